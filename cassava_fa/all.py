@@ -1,0 +1,3 @@
+"Everything a user needs: `from cassava_fa.all import *`"
+from fastai.vision.all import *
+from .core import *
