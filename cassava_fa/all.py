@@ -4,5 +4,7 @@ from .core import *
 from .augment import *
 from .data import *
 from .losses import *
+from .optim import *
 from .mix import *
 from .learner import *
+from .training import *

@@ -212,7 +212,7 @@ def _file_col(df, path):
 def _all_and_first(items, n): return list(range(len(items))), list(range(min(n, len(items))))
 
 def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
-                path=None, # competition folder (where models are saved; images found by `df.file`)
+                path=None, # competition folder (only needed when `df` has no `file` column)
                 fold:int|None=0, # validation fold; None: train on all rows
                 size:int=380, # image size fed to the model
                 bs:int=32, # batch size
@@ -234,6 +234,6 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=load_image, batch_tfms=IntToFloatTensor), CategoryBlock),
                        get_x=ColReader('file'), get_y=ColReader('label'), splitter=splitter,
                        item_tfms=aug)
-    dls = dblock.dataloaders(df, path=Path(path) if path is not None else Path('.'), bs=bs, num_workers=num_workers,
+    dls = dblock.dataloaders(df, path=Path('.'), bs=bs, num_workers=num_workers,
                              seed=seed, **kwargs)
     return dls

@@ -1,0 +1,66 @@
+#!/usr/bin/env python
+"""SAM step time ÷ base step time, for `SAM(every=1)` and `SAM(every=5)`, on the same model and the same batches.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/sam_step.py              # resnet10t, 64 px, bs 32, CPU, 1 thread
+    .venv/bin/python bench/sam_step.py --device cuda --size 224 --n-batches 50
+
+Each variant trains a copy of one randomly initialised timm model (pretrained=False, Adam) for `--n-batches` fixed
+random batches; the variants are interleaved over `--rounds` rounds after one warm-up round, and the median time per
+optimizer step is reported (from `before_batch` to `after_batch`: data collation and validation are left out). On
+the CPU the clock is the process's CPU time (all its threads), which other jobs on a shared machine do not inflate;
+on CUDA it is wall time after a synchronize. Prints a markdown table."""
+import argparse, copy, statistics, time
+import torch, timm
+from torch import nn
+from fastai.data.core import DataLoaders
+from fastai.data.load import DataLoader
+from fastai.learner import Learner
+from fastai.callback.core import Callback
+from fastai.callback.progress import ProgressCallback
+from cassava_fa.optim import SAM
+
+class StepTimer(Callback):
+    "Sum the wall time of the training batches (forward, backward, SAM, step) and count forward passes"
+    order,run_valid = -100,False
+    def before_fit(self): self.t,self.n,self.fwd = 0.,0,0
+    def before_batch(self): self.t0 = self._now()
+    def after_batch(self): self.t += self._now()-self.t0; self.n += 1
+    def _now(self):
+        if self.dls.device is None or self.dls.device.type != 'cuda': return time.process_time()
+        torch.cuda.synchronize(); return time.perf_counter()
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--arch', default='resnet10t'); ap.add_argument('--size', type=int, default=64)
+    ap.add_argument('--bs', type=int, default=32); ap.add_argument('--n-batches', type=int, default=10)
+    ap.add_argument('--rounds', type=int, default=3); ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--device', default='cpu'); ap.add_argument('--seed', type=int, default=0)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads); torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    x = torch.randn(a.n_batches*a.bs, 3, a.size, a.size); y = torch.randint(0, 5, (a.n_batches*a.bs,))
+    ds = list(zip(x, y))
+    model0 = timm.create_model(a.arch, pretrained=False, num_classes=5)
+    variants = {'base': [], 'SAM every=1': [SAM()], 'SAM every=5': [SAM(every=5)]}
+    learners, timers = {}, {}
+    for k, cbs in variants.items():
+        dls = DataLoaders(DataLoader(ds, bs=a.bs), DataLoader(ds[:a.bs], bs=a.bs), device=dev)
+        timers[k] = StepTimer()
+        learn = Learner(dls, copy.deepcopy(model0), loss_func=nn.CrossEntropyLoss(), cbs=cbs+[timers[k]])
+        learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)]); learn.logger = lambda *_: None
+        learn.model.register_forward_pre_hook(lambda m, i, t=timers[k]: setattr(t, 'fwd', t.fwd + m.training))
+        learners[k] = learn
+    times = {k: [] for k in variants}
+    for r in range(a.rounds + 1):                      # round 0 warms up
+        for k, learn in learners.items():
+            learn.fit(1, 1e-3)
+            if r: times[k].append(timers[k].t / timers[k].n)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    clock = 'wall time' if dev.type == 'cuda' else 'CPU time'
+    print(f'\n{a.arch}, {a.size} px, bs {a.bs}, {a.device} ({a.threads} thread{"s"*(a.threads>1)}, {clock}), '
+          f'{a.n_batches} batches × {a.rounds} rounds, median per step\n')
+    print('| variant | ms / step | ÷ base | forward passes / step |\n|---|---:|---:|---:|')
+    for k in variants:
+        print(f'| {k} | {1e3*med[k]:.1f} | {med[k]/med["base"]:.2f} | {timers[k].fwd/timers[k].n:.1f} |')
+
+if __name__ == '__main__': main()
