@@ -1,5 +1,7 @@
 "Everything a user needs: `from cassava_fa.all import *` (after fastai's, so our MixUp/CutMix/FocalLoss win)"
 from fastai.vision.all import *
+import timm
+import albumentations as albu   # not `A`: fastai.vision.all binds that name
 from .core import *
 from .augment import *
 from .data import *

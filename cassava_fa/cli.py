@@ -6,8 +6,10 @@ Docs: https://cassava-fa.github.io/cassava_fa/cli.html.md"""
 
 # %% ../nbs/12_cli.ipynb #c0002
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, sys, time, warnings
 from pathlib import Path
+# fastai uses torch.jit.script at import time; torch 2.14 warns about it on every command. Not actionable by users.
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import numpy as np, pandas as pd
 import torch
 from fastai.learner import load_learner

@@ -1,0 +1,35 @@
+"`cassava-fa` as a user runs it: the installed console script, in a fresh process."
+import json, subprocess, sys
+from pathlib import Path
+import pandas as pd
+
+EXE = Path(sys.executable).parent/'cassava-fa'
+
+def run(*args, cwd=None):
+    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+def test_help():
+    r = run('--help')
+    assert r.returncode == 0 and all(c in r.stdout for c in ('train', 'predict', 'sample'))
+    r = run('train', '--help')
+    assert r.returncode == 0
+    for flag in ('--data', '--arch', '--fold', '--epochs', '--size', '--bs', '--lr', '--seed', '--out', '--loss', '--opt',
+                 '--sam', '--rho', '--adaptive', '--sam-every', '--mix', '--mix-p', '--unfreeze', '--snapshots', '--resume'):
+        assert flag in r.stdout, flag
+
+def test_train_then_predict(tmp_path):
+    r = run('train', '--epochs', '1', '--bs', '64', '--out', tmp_path/'run', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'validation accuracy:' in r.stdout
+    assert {'model.pkl', 'metrics.json', 'history.csv', 'submission.csv'} <= {p.name for p in (tmp_path/'run').iterdir()}
+    m = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    assert 0 <= m['accuracy'] <= 1 and m['n_valid'] > 0
+    r = run('predict', '--model', tmp_path/'run'/'model.pkl', '--out', tmp_path/'sub.csv', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert pd.read_csv(tmp_path/'sub.csv').equals(pd.read_csv(tmp_path/'run'/'submission.csv'))
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    r = run('train', '--data', tmp_path/'missing', '--out', tmp_path/'run')
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and last.startswith('cassava-fa: error:') and 'train.csv not found' in last
+    assert not (tmp_path/'run').exists()
