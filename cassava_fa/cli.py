@@ -129,7 +129,7 @@ def train(a:argparse.Namespace)->dict:
     loss = get_loss(a.loss, t1=a.t1, t2=a.t2, smoothing=a.smoothing, n=a.taylor_n)
     opt_func = get_optimizer(a.opt)
     cbs = _callbacks(a)
-    dls = cassava_dls(df, path, fold=a.fold, size=a.size, bs=a.bs, num_workers=a.workers, seed=a.seed,
+    dls = cassava_dls(df, path, fold=a.fold, size=a.size, bs=a.bs, num_workers=a.workers,
                       train_aug=train_aug(a.size, scale=(a.min_scale, 1.)))
     learn = cassava_learner(dls, a.arch, pretrained=a.pretrained or False, loss_func=loss, opt_func=opt_func,
                             head=a.head, cbs=cbs, **({'wd': a.wd} if a.wd is not None else {}))

@@ -219,7 +219,6 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
                 train_aug=None, # albumentations pipeline for training (default `train_aug(size)`)
                 valid_aug=None, # albumentations pipeline for validation, test and predict (default `valid_aug(size)`)
                 num_workers:int=0, # DataLoader worker processes
-                seed:int|None=None, # seed for the shuffling of the training DataLoader
                 **kwargs, # passed to `DataBlock.dataloaders`
                ):
     "fastai `DataLoaders` for a Cassava table with albumentations train/valid pipelines"
@@ -234,6 +233,5 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=load_image, batch_tfms=IntToFloatTensor), CategoryBlock),
                        get_x=ColReader('file'), get_y=ColReader('label'), splitter=splitter,
                        item_tfms=aug)
-    dls = dblock.dataloaders(df, path=Path('.'), bs=bs, num_workers=num_workers,
-                             seed=seed, **kwargs)
+    dls = dblock.dataloaders(df, path=Path('.'), bs=bs, num_workers=num_workers, **kwargs)
     return dls
