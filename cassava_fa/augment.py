@@ -6,6 +6,7 @@ Docs: https://cassava-fa.github.io/cassava_fa/augment.html.md"""
 
 # %% ../nbs/02_augment.ipynb #c0002
 from __future__ import annotations
+import random
 from contextlib import contextmanager
 import numpy as np
 import torch
@@ -70,7 +71,9 @@ class AlbumentationsTransform(RandTransform):
 
     def encodes(self, img:np.ndarray)->TensorImage:
         aug = self.pipeline(self.idx)
-        aug.set_random_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
+        if self.idx == 0:   # one generator shared by the whole pipeline, seeded from torch (`set_random_seed` would
+            s = int(torch.randint(0, 2**31 - 1, ()).item())    # give every transform the same first draw)
+            aug.set_random_state(np.random.default_rng(s), random.Random(s))
         out = aug(image=img)['image']
         return TensorImage(torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1))
 

@@ -6,13 +6,14 @@ Docs: https://cassava-fa.github.io/cassava_fa/cli.html.md"""
 
 # %% ../nbs/12_cli.ipynb #c0002
 from __future__ import annotations
-import argparse, json, sys, time, warnings
+import argparse, inspect, json, sys, time, warnings
 from pathlib import Path
 # fastai uses torch.jit.script at import time; torch 2.14 warns about it on every command. Not actionable by users.
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import numpy as np, pandas as pd
 import torch
-from fastai.learner import load_learner
+from fastai.learner import load_learner, Recorder
+from fastai.callback.core import Callback
 from fastcore.basics import ifnone
 from .core import CASSAVA_SHORT, seed_everything, atomic_write
 from .data import read_cassava, add_folds, cassava_dls, sample_dataset, test_items
@@ -24,7 +25,8 @@ from .learner import cassava_learner
 from .training import GradualUnfreezing, SnapshotCheckpoint
 
 # %% auto #0
-__all__ = ['MIXES', 'parse_schedule', 'predict_files', 'submission', 'train', 'predict', 'sample', 'parser', 'cli', 'main']
+__all__ = ['MIXES', 'parse_schedule', 'EpochTable', 'predict_files', 'submission', 'train', 'predict', 'sample', 'parser', 'cli',
+           'main']
 
 # %% ../nbs/12_cli.ipynb #c0005
 MIXES = {'none': None, 'mixup': MixUp, 'cutmix': CutMix, 'fmix': FMix, 'snapmix': SnapMix}
@@ -88,6 +90,15 @@ def _check_args(a):
     if not 0 < a.min_scale <= 1: probs.append('--min-scale must be in (0, 1]')
     if not 0 <= a.fold < a.n_folds: probs.append(f'--fold {a.fold} is not in 0..{a.n_folds - 1}')
     if a.out.exists() and not a.out.is_dir(): probs.append(f'--out {a.out} exists and is not a folder')
+    loss_opts = {'--t1': a.t1, '--t2': a.t2, '--smoothing': a.smoothing, '--taylor-n': a.taylor_n}
+    takes = inspect.signature(LOSSES[a.loss].__init__).parameters
+    for flag, v in loss_opts.items():
+        name = {'--taylor-n': 'n'}.get(flag, flag[2:])
+        if v is not None and name not in takes: probs.append(f'{flag} has no effect with --loss {a.loss}')
+    if not a.sam:
+        for flag, v, d in [('--rho', a.rho, 0.05), ('--adaptive', a.adaptive, False), ('--sam-every', a.sam_every, 1)]:
+            if v != d: probs.append(f'{flag} needs --sam')
+    if a.mix == 'none' and a.mix_p != 0.5: probs.append('--mix-p needs --mix')
     if probs: raise ValueError('; '.join(probs))
 
 def _callbacks(a)->list:
@@ -102,10 +113,16 @@ def _callbacks(a)->list:
 def _write_csv(df:pd.DataFrame, f:Path): atomic_write(f, lambda t: df.to_csv(t, index=False))
 def _write_json(d:dict, f:Path): atomic_write(f, lambda t: Path(t).write_text(json.dumps(d, indent=2, default=str)))
 
-def _history(learn)->pd.DataFrame:
-    names = [n for n in learn.recorder.metric_names if n != 'epoch']
-    rows = [[i] + [float(v) if not isinstance(v, str) else v for v in vals] for i, vals in enumerate(learn.recorder.values)]
-    return pd.DataFrame(rows, columns=['epoch'] + names[:len(rows[0]) - 1] if rows else ['epoch'] + names)
+class EpochTable(Callback):
+    "Collect fastai's epoch table across every fit (both of `fine_tune`'s), numbering epochs globally"
+    order = Recorder.order + 1
+    def __init__(self): self.rows = []
+    def before_epoch(self): self.start_iter = getattr(self.learn, 'train_iter', 0)
+    def after_epoch(self):
+        if self.learn.train_iter == self.start_iter: return   # `get_preds` and `validate` send epoch events too
+        row = dict(zip(self.recorder.metric_names, self.recorder.log))
+        self.rows.append({**row, 'epoch': len(self.rows)})
+    def table(self)->pd.DataFrame: return pd.DataFrame(self.rows)
 
 def predict_files(learn, files, tta:int=0):
     "Class probabilities for image `files` (with `tta` augmented passes averaged with the plain one if > 0)"
@@ -128,7 +145,7 @@ def train(a:argparse.Namespace)->dict:
     tests = test_items(path) if (Path(path)/'test_images').is_dir() else []
     loss = get_loss(a.loss, t1=a.t1, t2=a.t2, smoothing=a.smoothing, n=a.taylor_n)
     opt_func = get_optimizer(a.opt)
-    cbs = _callbacks(a)
+    cbs = _callbacks(a) + [EpochTable()]
     dls = cassava_dls(df, path, fold=a.fold, size=a.size, bs=a.bs, num_workers=a.workers,
                       train_aug=train_aug(a.size, scale=(a.min_scale, 1.)))
     learn = cassava_learner(dls, a.arch, pretrained=a.pretrained or False, loss_func=loss, opt_func=opt_func,
@@ -139,17 +156,22 @@ def train(a:argparse.Namespace)->dict:
     if a.pretrained and not a.unfreeze: learn.fine_tune(a.epochs, a.lr, freeze_epochs=a.freeze_epochs)
     else: learn.fit_one_cycle(a.epochs, a.lr)
     secs = time.time() - start
-    probs, targs = learn.get_preds(ds_idx=1)
+    with learn.no_bar(): return _finish(a, learn, dls, tests, cbs, secs)
+
+def _finish(a, learn, dls, tests, cbs, secs)->dict:
+    "Evaluate, export and write every output of a finished `train`"
+    probs, targs, losses = learn.get_preds(ds_idx=1, with_loss=True)
     pred = probs.argmax(1)
     acc = (pred == targs).float().mean().item()
     per_class = {CASSAVA_SHORT[c] if c < len(CASSAVA_SHORT) else str(c): float((pred[targs == c] == c).float().mean())
                  for c in range(dls.c) if (targs == c).any()}
-    metrics = dict(valid_loss=float(learn.validate()[0]), accuracy=acc, per_class_accuracy=per_class,
+    metrics = dict(valid_loss=losses.mean().item(), accuracy=acc, per_class_accuracy=per_class,
                    n_train=len(dls.train_ds), n_valid=len(dls.valid_ds), train_seconds=round(secs, 1),
                    options={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k != 'func'})
-    learn.remove_cbs([cb for cb in cbs if isinstance(cb, SnapshotCheckpoint)])
+    table = learn.epoch_table.table()
+    learn.remove_cbs([cb for cb in cbs if isinstance(cb, (SnapshotCheckpoint, EpochTable))])
     atomic_write(a.out/'model.pkl', lambda t: learn.export(Path(t).resolve()))
-    _write_csv(_history(learn), a.out/'history.csv')
+    _write_csv(table, a.out/'history.csv')
     if tests: _write_csv(submission(tests, predict_files(learn, tests)), a.out/'submission.csv')
     _write_json(metrics, a.out/'metrics.json')
     print(f'validation accuracy: {acc:.4f}  (loss {metrics["valid_loss"]:.4f})')

@@ -31,19 +31,29 @@ def _arch_check(arch:str):
     raise ValueError(f'unknown timm architecture {arch!r}' + (f'; did you mean {close}?' if close else
                      '; see timm.list_models() for the names'))
 
+def _hub_file(d:Path, arch:str)->Path|None:
+    "The weights of `arch`'s default pretrained tag in a timm / Hugging Face cache directory `d`"
+    cfg = timm.models.get_pretrained_cfg(arch)
+    if cfg is None or not cfg.hf_hub_id: return None
+    repo = 'models--' + cfg.hf_hub_id.replace('/', '--')
+    for r in [d/repo, d/'hub'/repo]:
+        for name in ('model.safetensors', 'pytorch_model.bin'):
+            found = sorted(r.glob(f'snapshots/*/{name}'))
+            if found: return found[-1]
+    return None
+
 def _weights_in_dir(d:Path, arch:str)->Path|None:
     "The weights file for `arch` in a timm/HF cache directory or a folder holding one weights file"
-    hub_id = timm.models.get_pretrained_cfg(arch).hf_hub_id if timm.models.get_pretrained_cfg(arch) else None
-    if hub_id:
-        for repo in [d/('models--' + hub_id.replace('/', '--')), d/'hub'/('models--' + hub_id.replace('/', '--'))]:
-            for name in ('model.safetensors', 'pytorch_model.bin'):
-                found = sorted(repo.glob(f'snapshots/*/{name}'))
-                if found: return found[-1]
+    f = _hub_file(d, arch)
+    if f is not None: return f
     files = [p for p in d.rglob('*') if p.suffix in _WEIGHT_EXTS and p.is_file()]
     return files[0] if len(files) == 1 else None
 
-def _classifier_rows(file:Path, model:nn.Module)->int|None:
-    key = model.pretrained_cfg.get('classifier')
+def _classifier_rows(file:Path, arch:str)->int|None:
+    "Rows of the classifier weight stored in `file` (None: the file has no classifier, e.g. a backbone-only file)"
+    cfg = timm.models.get_pretrained_cfg(arch)
+    key = cfg.classifier if cfg is not None else None
+    if isinstance(key, (tuple, list)): key = key[0]      # distilled models have two heads; they share a shape
     if not key: return None
     w = load_state_dict(str(file)).get(f'{key}.weight')
     return None if w is None else w.shape[0]
@@ -63,7 +73,7 @@ def timm_model(arch:str, # a timm architecture name, e.g. 'tf_efficientnet_b3_ns
     if pretrained is False or pretrained is None: return timm.create_model(arch, pretrained=False, num_classes=n_out, **kwargs)
     if pretrained is True:
         from huggingface_hub.constants import HF_HUB_CACHE
-        file = _weights_in_dir(Path(HF_HUB_CACHE), arch)
+        file = _hub_file(Path(HF_HUB_CACHE), arch)
         if file is None: raise FileNotFoundError(f'pretrained=True: no offline weights for {arch!r} in {HF_HUB_CACHE}.\n'
                                                  + _HOW.format(arch=arch))
     else:
@@ -72,9 +82,9 @@ def timm_model(arch:str, # a timm architecture name, e.g. 'tf_efficientnet_b3_ns
         file = _weights_in_dir(p, arch) if p.is_dir() else p
         if file is None: raise FileNotFoundError(f'no weights for {arch!r} found in directory {p} (expected a timm cache '
                                                  f'or a folder with one {"/".join(_WEIGHT_EXTS)} file).\n' + _HOW.format(arch=arch))
-    probe = timm.create_model(arch, pretrained=False, num_classes=n_out, **kwargs)
-    rows = _classifier_rows(file, probe)
-    overlay = dict(file=str(file), num_classes=rows if rows is not None else n_out)
+    rows = _classifier_rows(file, arch)
+    # timm keeps the file's classifier when this matches n_out, and drops it (loading the rest) otherwise
+    overlay = dict(file=str(file), num_classes=rows if rows is not None else -1)
     try: return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay=overlay, num_classes=n_out, **kwargs)
     except RuntimeError as e:
         raise RuntimeError(f'weights in {file} do not fit {arch!r}: {str(e)[:500]}\n'
@@ -92,11 +102,16 @@ def timm_splitter(model:nn.Module)->list:
 
 # %% ../nbs/06_learner.ipynb #c0013
 def _add_norm(dls, model):
-    "Add one `Normalize` with the backbone's mean/std to `dls` unless it has one already"
+    "Add one `Normalize` with the backbone's mean/std to `dls`; refuse `dls` already normalised differently"
     cfg = getattr(model, 'pretrained_cfg', {}) or {}
-    mean, std = cfg.get('mean', (0.485, 0.456, 0.406)), cfg.get('std', (0.229, 0.224, 0.225))
-    if any(isinstance(t, Normalize) for t in dls.after_batch.fs): return
-    dls.add_tfms([Normalize.from_stats(mean, std)], 'after_batch')
+    norm = Normalize.from_stats(cfg.get('mean', (0.485, 0.456, 0.406)), cfg.get('std', (0.229, 0.224, 0.225)))
+    old = [t for t in dls.after_batch.fs if isinstance(t, Normalize)]
+    if not old: return dls.add_tfms([norm], 'after_batch')
+    if not all(torch.allclose(a.cpu(), b.cpu()) for a, b in [(old[0].mean, norm.mean), (old[0].std, norm.std)]):
+        raise ValueError(f'these DataLoaders are already normalised with mean {old[0].mean.flatten().tolist()} for '
+                         f'another backbone; {model.pretrained_cfg.get("architecture", "this one")} needs '
+                         f'{norm.mean.flatten().tolist()}. Build new DataLoaders with cassava_dls for it, '
+                         f'or pass normalize=False to keep the existing statistics.')
 
 # %% ../nbs/06_learner.ipynb #c0014
 def cassava_learner(dls, # `DataLoaders`, e.g. from `cassava_dls`

@@ -51,7 +51,7 @@ def test_export_predict_in_fresh_process(data, tmp_path):
     from cassava_fa.all import cassava_dls, cassava_learner
     path, df, items = data
     torch.manual_seed(0)
-    learn = quiet(cassava_learner(cassava_dls(df, path, fold=0, size=32, bs=32, seed=0), 'resnet10t'))
+    learn = quiet(cassava_learner(cassava_dls(df, path, fold=0, size=32, bs=32), 'resnet10t'))
     learn.fit(1, 1e-3)
     learn.export(tmp_path/'model.pkl')
     _, idx, probs = learn.predict(items[0])
