@@ -14,17 +14,19 @@ from torch import nn, Tensor
 from torch.nn.modules.batchnorm import _NormBase
 import pytorch_optimizer
 from fastcore.basics import store_attr, patch
+from fastcore.meta import delegates
 from fastcore.foundation import L
 from fastai.torch_core import to_float
 from fastai.optimizer import Adam, RAdam, SGD, OptimWrapper
 from fastai.callback.core import Callback
-from fastai.callback.fp16 import MixedPrecision, NonNativeMixedPrecision
+from fastai.callback.fp16 import AMPMode, MixedPrecision, NonNativeMixedPrecision
 from fastai.callback.schedule import ParamScheduler, SchedCos, combine_scheds
 from fastai.learner import Learner
+from torch.amp import GradScaler
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'global_grad_norm', 'sam_perturbation', 'bn_stats_frozen', 'SAM', 'adabelief', 'adabound',
-           'get_optimizer']
+__all__ = ['OPTIMIZERS', 'global_grad_norm', 'sam_perturbation', 'bn_stats_frozen', 'AutoMixedPrecision', 'SAM', 'adabelief',
+           'adabound', 'get_optimizer']
 
 # %% ../nbs/04_optim.ipynb #c0005
 def global_grad_norm(grads:list, # gradients (entries may be `None`)
@@ -63,7 +65,58 @@ def bn_stats_frozen(model:nn.Module):
             m.momentum = mom
             if n is not None: m.num_batches_tracked.copy_(n)
 
-# %% ../nbs/04_optim.ipynb #c0015
+# %% ../nbs/04_optim.ipynb #c0017
+def _model_device(learn)->str:
+    "Device type of the learner's model: its first parameter's, else `dls.device`, else CPU"
+    p = next(learn.model.parameters(), None)
+    if p is not None: return p.device.type
+    d = getattr(learn.dls, 'device', None)
+    return 'cpu' if d is None else torch.device(d).type
+
+# %% ../nbs/04_optim.ipynb #c0018
+@delegates(GradScaler)
+class AutoMixedPrecision(MixedPrecision):
+    "fastai's `MixedPrecision` on whatever device the model is on (CPU, CUDA, ...): bf16 by default, loss scaling only for fp16"
+    def __init__(self,
+                 amp_mode:str|AMPMode=AMPMode.BF16, # 'bf16' (no loss scaling) or 'fp16' (dynamic loss scaling)
+                 device:str|torch.device|None=None, # where to autocast; default: the model's device at `before_fit`
+                 **kwargs # passed to `GradScaler` for fp16, e.g. `init_scale`
+                ):
+        super().__init__(amp_mode, **kwargs)
+        self.device,self._on = device,False
+
+    @property
+    def name(self): return 'mixed_precision'   # `learn.mixed_precision`, where fastai looks for it
+
+    def before_fit(self):
+        dev = _model_device(self.learn) if self.device is None else torch.device(self.device).type
+        fp16 = self.amp_mode == AMPMode.FP16
+        if not fp16 and dev == 'cuda' and not torch.cuda.is_bf16_supported():
+            raise ValueError("This GPU does not support bfloat16: use AutoMixedPrecision('fp16')")
+        self.dtype = torch.float16 if fp16 else torch.bfloat16
+        self.autocast,self.scales,self._on = torch.autocast(dev, dtype=self.dtype),L(),False
+        self.learn.scaler = GradScaler(dev, **{**self.kwargs, 'enabled': fp16})
+
+    def before_batch(self): self._leave(); super().before_batch(); self._on = True
+    def after_loss(self): self._leave()
+    def _leave(self):
+        if self._on: self.autocast.__exit__(None, None, None); self._on = False
+    def after_cancel_batch(self): self._leave()
+    def after_fit(self): self._leave(); super().after_fit()
+
+# %% ../nbs/04_optim.ipynb #c0019
+@patch
+@delegates(GradScaler)
+def to_amp(self:Learner,
+           amp_mode:str|AMPMode=AMPMode.BF16, # 'bf16' or 'fp16'
+           device:str|torch.device|None=None, # where to autocast; default: the model's device
+           **kwargs # passed to `GradScaler` for fp16
+          ):
+    "Mixed precision on the model's device with `AutoMixedPrecision`, replacing any `MixedPrecision`; `to_fp32` undoes it"
+    self.remove_cb(MixedPrecision)
+    return self.add_cb(AutoMixedPrecision(amp_mode, device=device, **kwargs))
+
+# %% ../nbs/04_optim.ipynb #c0029
 class SAM(Callback):
     "Sharpness-Aware Minimization ([Foret et al.](https://arxiv.org/abs/2010.01412); ASAM: [Kwon et al.](https://arxiv.org/abs/2102.11600)) around any optimizer"
     order,run_valid = MixedPrecision.order+2,False
@@ -78,7 +131,7 @@ class SAM(Callback):
 
     def before_fit(self):
         if any(isinstance(cb, NonNativeMixedPrecision) for cb in self.learn.cbs):
-            raise ValueError("SAM works with `MixedPrecision` (`learn.to_fp16()` / `to_bf16()`), not `NonNativeMixedPrecision`")
+            raise ValueError("SAM works with `MixedPrecision` (`learn.to_amp()`, `to_fp16()`, `to_bf16()`), not `NonNativeMixedPrecision`")
         self.n_step,self._ps,self._acc = 0,None,None
 
     def after_pred(self):
@@ -131,7 +184,7 @@ class SAM(Callback):
     def after_batch(self): self._restore_acc()   # a batch cancelled between before_ and after_backward
     def after_fit(self): self._restore_acc()
 
-# %% ../nbs/04_optim.ipynb #c0039
+# %% ../nbs/04_optim.ipynb #c0051
 def adabelief(params, # parameters or parameter groups (from the `Learner`'s splitter)
               lr:float=1e-3, # learning rate
               mom:float=0.9, # β₁
@@ -143,7 +196,7 @@ def adabelief(params, # parameters or parameter groups (from the `Learner`'s spl
     "AdaBelief ([Zhuang et al. 2020](https://arxiv.org/abs/2010.07468)) from pytorch-optimizer as a fastai `opt_func`"
     return OptimWrapper(params, pytorch_optimizer.AdaBelief, lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd, **kwargs)
 
-# %% ../nbs/04_optim.ipynb #c0040
+# %% ../nbs/04_optim.ipynb #c0052
 def adabound(params, # parameters or parameter groups (from the `Learner`'s splitter)
              lr:float=1e-3, # learning rate (the Adam-like start)
              final_lr:float=0.1, # the SGD learning rate the bounds converge to, relative to the creation `lr`
@@ -158,7 +211,7 @@ def adabound(params, # parameters or parameter groups (from the `Learner`'s spli
     return OptimWrapper(params, pytorch_optimizer.AdaBound, lr=lr, final_lr=final_lr, betas=(mom, sqr_mom), gamma=gamma,
                         eps=eps, weight_decay=wd, **kwargs)
 
-# %% ../nbs/04_optim.ipynb #c0042
+# %% ../nbs/04_optim.ipynb #c0054
 OPTIMIZERS = {'adam': Adam, 'radam': RAdam, 'sgd': partial(SGD, mom=0.9), 'adabelief': adabelief, 'adabound': adabound}
 
 def get_optimizer(name:str # one of `OPTIMIZERS` (case-insensitive)
@@ -167,7 +220,7 @@ def get_optimizer(name:str # one of `OPTIMIZERS` (case-insensitive)
     try: return OPTIMIZERS[name.lower()]
     except (KeyError, AttributeError): raise ValueError(f"Unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}") from None
 
-# %% ../nbs/04_optim.ipynb #c0049
+# %% ../nbs/04_optim.ipynb #c0061
 @patch
 def fit_warm_restarts(self:Learner,
                       n_cycles:int, # number of cosine cycles
