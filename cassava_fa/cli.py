@@ -51,13 +51,14 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--size', type=int, default=32, help='image side fed to the model (the competition: 380-512)')
     g.add_argument('--bs', type=int, default=32, help='batch size')
     g.add_argument('--min-scale', type=float, default=0.3, help='smallest RandomResizedCrop area (the public kernels used 0.08)')
+    g.add_argument('--aug-p', type=float, default=0.25, help='probability of each flip/affine/colour/dropout augmentation (the public kernels used 0.5)')
     g.add_argument('--workers', type=int, default=0, help='DataLoader worker processes')
     g = p.add_argument_group('model')
     g.add_argument('--arch', default='resnet10t', help='timm architecture, e.g. tf_efficientnet_b3_ns')
     g.add_argument('--pretrained', default=None, help='local weights: a .safetensors/.pth file or a timm cache directory')
     g.add_argument('--head', choices=['timm', 'fastai'], default='timm', help="classifier head")
     g = p.add_argument_group('training')
-    g.add_argument('--epochs', type=int, default=12, help='epochs (after the frozen ones when --pretrained)')
+    g.add_argument('--epochs', type=int, default=20, help='epochs (after the frozen ones when --pretrained)')
     g.add_argument('--freeze-epochs', type=int, default=1, help='frozen epochs first, with --pretrained (fine_tune)')
     g.add_argument('--lr', type=float, default=4e-3, help='peak learning rate of the one-cycle schedule')
     g.add_argument('--seed', type=int, default=42, help='one seed for everything (two runs are identical)')
@@ -88,6 +89,7 @@ def _check_args(a):
     if a.epochs < 1: probs.append('--epochs must be >= 1')
     if not 0 <= a.mix_p <= 1: probs.append('--mix-p must be in [0, 1]')
     if not 0 < a.min_scale <= 1: probs.append('--min-scale must be in (0, 1]')
+    if not 0 <= a.aug_p <= 1: probs.append('--aug-p must be in [0, 1]')
     if not 0 <= a.fold < a.n_folds: probs.append(f'--fold {a.fold} is not in 0..{a.n_folds - 1}')
     if a.out.exists() and not a.out.is_dir(): probs.append(f'--out {a.out} exists and is not a folder')
     loss_opts = {'--t1': a.t1, '--t2': a.t2, '--smoothing': a.smoothing, '--taylor-n': a.taylor_n}
@@ -147,7 +149,7 @@ def train(a:argparse.Namespace)->dict:
     opt_func = get_optimizer(a.opt)
     cbs = _callbacks(a) + [EpochTable()]
     dls = cassava_dls(df, path, fold=a.fold, size=a.size, bs=a.bs, num_workers=a.workers,
-                      train_aug=train_aug(a.size, scale=(a.min_scale, 1.)))
+                      train_aug=train_aug(a.size, scale=(a.min_scale, 1.), p=a.aug_p))
     learn = cassava_learner(dls, a.arch, pretrained=a.pretrained or False, loss_func=loss, opt_func=opt_func,
                             head=a.head, cbs=cbs, **({'wd': a.wd} if a.wd is not None else {}))
     a.out.mkdir(parents=True, exist_ok=True)
