@@ -6,7 +6,6 @@ Docs: https://cassava-fa.github.io/cassava_fa/mix.html.md"""
 
 # %% ../nbs/05_mix.ipynb #c0001
 from __future__ import annotations
-from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,10 +14,11 @@ from fastai.layers import NoneReduce, in_channels
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.mixup import MixHandler, reduce_loss
 from timm.data.mixup import cutmix_bbox_and_lam, rand_bbox
+from .optim import bn_stats_frozen
 
 # %% auto #0
 __all__ = ['mix_targets', 'mixup_images', 'paste_box', 'fmix_lowfreq', 'binarise_mask', 'fmix_mask', 'snapmix_cams', 'box_mass',
-           'snapmix_lams', 'MixCallback', 'MixUp', 'CutMix', 'FMix', 'kept_buffers', 'cam_parts', 'SnapMix']
+           'snapmix_lams', 'MixCallback', 'MixUp', 'CutMix', 'FMix', 'cam_parts', 'SnapMix']
 
 # %% ../nbs/05_mix.ipynb #c0005
 def mix_targets(y_a:torch.Tensor, # class indices (N,) or probabilities (N,C)
@@ -133,10 +133,10 @@ class MixCallback(MixHandler):
         raise NotImplementedError
 
     def before_fit(self):
-        "Check this is the only mixer, and guard the training phase"
+        "Check this is the only mixer, and guard the fit"
         others = [type(cb).__name__ for cb in self.learn.cbs if isinstance(cb, MixHandler) and cb is not self]
         if others: raise ValueError(f"Use one mixing callback at a time; this learner also has {others}")
-        self._guard_train()
+        self._guard()
 
     def before_train(self):
         "Swap in the mixed loss (unless `soft`)"
@@ -169,21 +169,23 @@ class MixCallback(MixHandler):
             loss = self.lam_a*lf(pred, *yb) + self.lam_b*lf(pred, *self.yb1)
         return reduce_loss(loss, getattr(self.old_lf, 'reduction', 'mean'))
 
-    def _guard_train(self):
+    def _guard(self):
+        "Until `after_fit`: an exception escaping an epoch restores the loss and removes this guard"
         learn = self.learn
         _unguard(learn)
-        train = learn._do_epoch_train
-        def _do_epoch_train():
-            try: train()
+        with_events = learn._with_events
+        def _with_events(f, event_type, *args, **kwargs):
+            if event_type != 'epoch': return with_events(f, event_type, *args, **kwargs)
+            try: return with_events(f, event_type, *args, **kwargs)
             except BaseException: self.after_train(); _unguard(learn); raise
-        _do_epoch_train.mix_guard = True
-        learn._do_epoch_train = _do_epoch_train
+        _with_events.mix_guard = True
+        learn._with_events = _with_events
 
     def _unguard(self): _unguard(self.learn)
 
 def _unguard(learn):
     "Remove `MixCallback`'s guard from `learn`"
-    if getattr(learn.__dict__.get('_do_epoch_train'), 'mix_guard', False): del learn._do_epoch_train
+    if getattr(learn.__dict__.get('_with_events'), 'mix_guard', False): del learn._with_events
 
 # %% ../nbs/05_mix.ipynb #c0027
 class MixUp(MixCallback):
@@ -230,16 +232,6 @@ class FMix(MixCallback):
         return torch.lerp(x[perm], x, mask.to(x.dtype)), lam, 1-lam
 
 # %% ../nbs/05_mix.ipynb #c0031
-@contextmanager
-def kept_buffers(model:nn.Module):
-    "Restore `model`'s buffers (e.g. BatchNorm running statistics) on exit"
-    saved = [b.clone() for b in model.buffers()]
-    try: yield model
-    finally:
-        with torch.no_grad():
-            for b, s in zip(model.buffers(), saved): b.copy_(s)
-
-# %% ../nbs/05_mix.ipynb #c0032
 def cam_parts(model:nn.Module):
     "`(model, classifier)` for class activation maps, or a `TypeError` that says what SnapMix needs"
     m = getattr(model, 'module', model)                      # unwrap DistributedDataParallel
@@ -263,7 +255,7 @@ def _fmap_ndim(m:nn.Module)->int|None:
     finally:
         for mod, t in zip(m.modules(), modes): mod.training = t
 
-# %% ../nbs/05_mix.ipynb #c0033
+# %% ../nbs/05_mix.ipynb #c0032
 _NOT_4D = ("SnapMix needs a convolutional final feature map (N,C,h,w) from `forward_features`, to build class activation "
            "maps; got a {}-d output from {} (a transformer's tokens?)")
 
@@ -283,7 +275,7 @@ class SnapMix(MixCallback):
 
     def mix(self, x, y, perm):
         model, clf = cam_parts(self.learn.model)
-        with kept_buffers(model): fmaps = model.forward_features(x)
+        with bn_stats_frozen(model): fmaps = model.forward_features(x)
         if fmaps.ndim != 4: raise TypeError(_NOT_4D.format(fmaps.ndim, type(model).__name__))
         if y.is_floating_point(): y = y.argmax(1)
         box_a, box_b = (rand_bbox(x.shape, lam) for lam in self.distrib.sample((2,)).tolist())

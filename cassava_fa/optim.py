@@ -46,13 +46,15 @@ def sam_perturbation(params:list, # the weights w
                      adaptive:bool=False, # ASAM: scale by T_w = abs(w)+eta
                      eta:float=0., # ASAM's offset (0 as in davda54/sam, 0.01 in the ASAM paper's code)
                      eps:float=1e-12, # added to the norm, so a zero gradient gives a zero step
+                     norm:Tensor|None=None, # the norm ‖g‖ (‖T_w g‖ when `adaptive`) if already computed, as `global_grad_norm` gives it
                     )->list:
     "SAM's ascent step ε = ρ·g/‖g‖ ([Foret et al.](https://arxiv.org/abs/2010.01412)), or ASAM's ρ·T²g/‖Tg‖ ([Kwon et al.](https://arxiv.org/abs/2102.11600))"
-    scale = rho / (global_grad_norm(grads, params if adaptive else None, eta) + eps)
+    if norm is None: norm = global_grad_norm(grads, params if adaptive else None, eta)
+    scale = rho / (norm + eps)
     def _eps(w, g): return g*scale.to(g) if not adaptive else (w.detach().abs()+eta)**2 * g * scale.to(g)
     return [None if g is None else _eps(w, g) for w,g in zip(params, grads)]
 
-# %% ../nbs/04_optim.ipynb #c0012
+# %% ../nbs/04_optim.ipynb #c0014
 @contextmanager
 def bn_stats_frozen(model:nn.Module):
     "Forward passes inside this context leave BatchNorm running statistics and `num_batches_tracked` as they were"
@@ -65,7 +67,7 @@ def bn_stats_frozen(model:nn.Module):
             m.momentum = mom
             if n is not None: m.num_batches_tracked.copy_(n)
 
-# %% ../nbs/04_optim.ipynb #c0017
+# %% ../nbs/04_optim.ipynb #c0019
 def _model_device(learn)->str:
     "Device type of the learner's model: its first parameter's, else `dls.device`, else CPU"
     p = next(learn.model.parameters(), None)
@@ -73,7 +75,7 @@ def _model_device(learn)->str:
     d = getattr(learn.dls, 'device', None)
     return 'cpu' if d is None else torch.device(d).type
 
-# %% ../nbs/04_optim.ipynb #c0018
+# %% ../nbs/04_optim.ipynb #c0020
 @delegates(GradScaler)
 class AutoMixedPrecision(MixedPrecision):
     "fastai's `MixedPrecision` on whatever device the model is on (CPU, CUDA, ...): bf16 by default, loss scaling only for fp16"
@@ -104,7 +106,7 @@ class AutoMixedPrecision(MixedPrecision):
     def after_cancel_batch(self): self._leave()
     def after_fit(self): self._leave(); super().after_fit()
 
-# %% ../nbs/04_optim.ipynb #c0019
+# %% ../nbs/04_optim.ipynb #c0021
 @patch
 @delegates(GradScaler)
 def to_amp(self:Learner,
@@ -116,10 +118,11 @@ def to_amp(self:Learner,
     self.remove_cb(MixedPrecision)
     return self.add_cb(AutoMixedPrecision(amp_mode, device=device, **kwargs))
 
-# %% ../nbs/04_optim.ipynb #c0029
+# %% ../nbs/04_optim.ipynb #c0031
 class SAM(Callback):
     "Sharpness-Aware Minimization ([Foret et al.](https://arxiv.org/abs/2010.01412); ASAM: [Kwon et al.](https://arxiv.org/abs/2102.11600)) around any optimizer"
     order,run_valid = MixedPrecision.order+2,False
+    snapshot_attrs = ('n_step',)   # saved and restored by `SnapshotCheckpoint`, for an exact resume
     def __init__(self,
                  rho:float=0.05, # radius of the neighbourhood (ASAM is usually run with ~0.5)
                  adaptive:bool=False, # ASAM's scale-invariant neighbourhood, T_w = abs(w)+eta
@@ -142,9 +145,8 @@ class SAM(Callback):
     def before_backward(self):
         "On a SAM step, set the gradients accumulated so far aside, so that backward leaves this batch's own"
         if self.n_step % self.every: return
-        mult = (self.loss_grad.detach() / self.loss.detach()).float()   # GradientAccumulation's b/n_acc × GradScaler's scale
-        if not torch.isfinite(mult): return                             # zero or overflowing loss: a plain step
-        self._mult,self._ps = mult,[p for p in self.model.parameters() if p.requires_grad]
+        self._mult = (self.loss_grad.detach() / self.loss.detach()).float()   # GradientAccumulation's b/n_acc × GradScaler's scale
+        self._ps = [p for p in self.model.parameters() if p.requires_grad]
         self._acc = [p.grad for p in self._ps]
         for p in self._ps: p.grad = None
 
@@ -152,11 +154,14 @@ class SAM(Callback):
         "Replace this batch's gradient at w by its gradient at w+ε, then add back what was accumulated"
         if self._ps is None: return
         try:
-            if torch.isfinite(global_grad_norm([p.grad for p in self._ps])): self._second_pass(self._ps)
+            ps = self._ps
+            norm = global_grad_norm([p.grad for p in ps], ps if self.adaptive else None, self.eta)
+            # one host sync: an overflowing gradient, or a zero or overflowing loss (no finite scale), gives a plain step
+            if torch.isfinite(norm) & torch.isfinite(self._mult): self._second_pass(ps, norm)
         finally: self._restore_acc()
 
-    def _second_pass(self, ps):
-        eps = sam_perturbation(ps, [p.grad for p in ps], self.rho, self.adaptive, self.eta)
+    def _second_pass(self, ps, norm):
+        eps = sam_perturbation(ps, [p.grad for p in ps], self.rho, self.adaptive, self.eta, norm=norm)
         w = [None if e is None else p.detach().clone() for p,e in zip(ps, eps)]
         with torch.no_grad():
             for p,e in zip(ps, eps):
@@ -184,7 +189,7 @@ class SAM(Callback):
     def after_batch(self): self._restore_acc()   # a batch cancelled between before_ and after_backward
     def after_fit(self): self._restore_acc()
 
-# %% ../nbs/04_optim.ipynb #c0051
+# %% ../nbs/04_optim.ipynb #c0055
 def adabelief(params, # parameters or parameter groups (from the `Learner`'s splitter)
               lr:float=1e-3, # learning rate
               mom:float=0.9, # β₁
@@ -196,7 +201,7 @@ def adabelief(params, # parameters or parameter groups (from the `Learner`'s spl
     "AdaBelief ([Zhuang et al. 2020](https://arxiv.org/abs/2010.07468)) from pytorch-optimizer as a fastai `opt_func`"
     return OptimWrapper(params, pytorch_optimizer.AdaBelief, lr=lr, betas=(mom, sqr_mom), eps=eps, weight_decay=wd, **kwargs)
 
-# %% ../nbs/04_optim.ipynb #c0052
+# %% ../nbs/04_optim.ipynb #c0056
 def adabound(params, # parameters or parameter groups (from the `Learner`'s splitter)
              lr:float=1e-3, # learning rate (the Adam-like start)
              final_lr:float=0.1, # the SGD learning rate the bounds converge to, relative to the creation `lr`
@@ -211,7 +216,7 @@ def adabound(params, # parameters or parameter groups (from the `Learner`'s spli
     return OptimWrapper(params, pytorch_optimizer.AdaBound, lr=lr, final_lr=final_lr, betas=(mom, sqr_mom), gamma=gamma,
                         eps=eps, weight_decay=wd, **kwargs)
 
-# %% ../nbs/04_optim.ipynb #c0054
+# %% ../nbs/04_optim.ipynb #c0058
 OPTIMIZERS = {'adam': Adam, 'radam': RAdam, 'sgd': partial(SGD, mom=0.9), 'adabelief': adabelief, 'adabound': adabound}
 
 def get_optimizer(name:str # one of `OPTIMIZERS` (case-insensitive)
@@ -220,7 +225,7 @@ def get_optimizer(name:str # one of `OPTIMIZERS` (case-insensitive)
     try: return OPTIMIZERS[name.lower()]
     except (KeyError, AttributeError): raise ValueError(f"Unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}") from None
 
-# %% ../nbs/04_optim.ipynb #c0061
+# %% ../nbs/04_optim.ipynb #c0065
 @patch
 def fit_warm_restarts(self:Learner,
                       n_cycles:int, # number of cosine cycles

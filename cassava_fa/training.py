@@ -15,6 +15,8 @@ from torch import Tensor
 from fastcore.basics import store_attr
 from fastcore.foundation import L
 from fastai.callback.core import Callback, CancelEpochException
+from fastai.callback.tracker import SaveModelCallback
+from fastai.callback.training import GradientAccumulation
 from fastai.learner import Recorder
 from fastai.optimizer import Optimizer
 from fastai.torch_core import get_model
@@ -200,6 +202,17 @@ def _load_opt(opt, sd:dict):
 def _item(v): return v.item() if hasattr(v, 'item') else v
 def _finite(v): return not isinstance(v, float) or math.isfinite(v)
 
+_CB_ATTRS = {GradientAccumulation: ('count',)}   # fastai callbacks whose counters carry across epochs
+
+def _stateful_cbs(learn):
+    "`(key, callback, attribute names)` of every callback with counters to snapshot; the key is its name and rank"
+    seen = defaultdict(int)
+    for cb in learn.cbs:
+        attrs = getattr(type(cb), 'snapshot_attrs', None) or next((a for t, a in _CB_ATTRS.items() if isinstance(cb, t)), ())
+        if not attrs: continue
+        yield f'{cb.name}#{seen[cb.name]}', cb, attrs
+        seen[cb.name] += 1
+
 # %% ../nbs/06b_training.ipynb #c0029
 class SnapshotCheckpoint(_GlobalEpoch):
     "Save weights, optimizer and RNG state every `every` global epochs, keep a manifest, and resume a killed run exactly"
@@ -221,6 +234,12 @@ class SnapshotCheckpoint(_GlobalEpoch):
     def before_fit(self):
         if not self._started: self._start()
         self.learn.snapshots = Snapshots(self.run_dir, self._entries)
+        self._sync_replay = self._resume_at is not None and any(isinstance(cb, SaveModelCallback) for cb in self.learn.cbs)
+        if self._sync_replay:   # the entries are those of the epochs to replay
+            missing = [e['epoch'] for e in self._entries if self._offset <= e['epoch'] < self._offset + self.n_epoch and not e.get('file')]
+            if missing: raise ValueError(f'cannot resume {self.run_dir} with a SaveModelCallback: it would see the model of '
+                                         f'replayed epochs {missing}, which have no snapshot; save every epoch (every=1, no keep) '
+                                         'or use learn.snapshots.best() instead of SaveModelCallback')
 
     def _start(self):
         self._started, d = True, self.run_dir
@@ -252,6 +271,7 @@ class SnapshotCheckpoint(_GlobalEpoch):
     def after_epoch(self):
         if not self._replaying(): return self._record()
         if self.global_epoch == self._resume_at: self._load(self._entry()); self._resume_at = None
+        elif self._sync_replay: self._load(self._entry())   # so that SaveModelCallback saves this epoch's model
 
     def _record(self):
         g, rec = self.global_epoch, getattr(self.learn, 'recorder', None)
@@ -291,7 +311,11 @@ class SnapshotCheckpoint(_GlobalEpoch):
     def _train_state(self)->dict:
         rec, scaler = getattr(self.learn, 'recorder', None), getattr(self.learn, 'scaler', None)
         sl = getattr(rec, 'smooth_loss', None)
+        grads = [p.grad for p in self.model.parameters()]
+        pending = any(g is not None and bool(g.any()) for g in grads)   # an accumulated step that is not taken yet
         return {'epoch': self.global_epoch, 'train_iter': self.learn.train_iter,
+                'cbs': {k: {a: getattr(cb, a) for a in attrs} for k, cb, attrs in _stateful_cbs(self.learn)},
+                'grads': grads if pending else None,
                 'opt': self.learn.opt.state_dict() if self.with_opt and self.learn.opt is not None else None,
                 'rng': _rng_state(self.learn.dls),
                 'smooth_loss': {'count': sl.count, 'val': sl.val} if sl is not None else None,
@@ -304,6 +328,12 @@ class SnapshotCheckpoint(_GlobalEpoch):
         else: warnings.warn('the snapshot has no optimizer state (with_opt=False): the resumed run will not be exact')
         _set_rng_state(s['rng'], self.learn.dls)
         self.learn.train_iter = s['train_iter']
+        for k, cb, attrs in _stateful_cbs(self.learn):
+            if k in s.get('cbs', {}):
+                for a in attrs: setattr(cb, a, s['cbs'][k][a])
+            else: warnings.warn(f'the snapshot has no state for callback {k}: the resumed run may not be exact')
+        if s.get('grads') is not None:
+            for p, g in zip(self.model.parameters(), s['grads']): p.grad = None if g is None else g.to(p.device).clone()
         sl = getattr(getattr(self.learn, 'recorder', None), 'smooth_loss', None)
         if sl is not None and s['smooth_loss'] is not None:
             sl.count, sl.val = s['smooth_loss']['count'], s['smooth_loss']['val'].to(sl.val.device)
