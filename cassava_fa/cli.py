@@ -10,11 +10,9 @@ import argparse, inspect, json, sys, time, warnings
 from pathlib import Path
 # fastai uses torch.jit.script at import time; torch 2.14 warns about it on every command. Not actionable by users.
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-import numpy as np, pandas as pd
-import torch
+import pandas as pd
 from fastai.learner import load_learner, Recorder
 from fastai.callback.core import Callback
-from fastcore.basics import ifnone
 from .core import CASSAVA_SHORT, seed_everything, atomic_write
 from .data import read_cassava, add_folds, cassava_dls, sample_dataset, test_items
 from .augment import train_aug

@@ -6,7 +6,7 @@ Docs: https://cassava-fa.github.io/cassava_fa/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #c0002
 from __future__ import annotations
-import json, os, shutil, tempfile, warnings
+import json, os, shutil, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd
 import cv2
@@ -15,8 +15,7 @@ from sklearn.model_selection import StratifiedKFold
 from functools import partial
 from fastai.data.block import DataBlock, TransformBlock, CategoryBlock
 from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor
-from fastai.vision.core import TensorImage
-from .core import CASSAVA_LABELS, cache_dir, atomic_write
+from .core import CASSAVA_LABELS, cache_dir
 from . import augment
 from .augment import AlbumentationsTransform
 

@@ -128,7 +128,7 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path, ref, mode, last):
 
 def test_sigkill_while_writing_a_snapshot(tmp_path, ref):
     "A kill half-way through epoch 2's weights leaves epoch 1's snapshot and the manifest loadable; resume is exact"
-    from cassava_fa.training import Snapshots, load_snapshot, load_state
+    from cassava_fa.training import Snapshots, load_state
     (tmp_path/'train.py').write_text(SCRIPT)
     r = _run(tmp_path, 'run', 'out.safetensors', '--mode', 'fine_tune', '--die-writing', '2')
     assert r.returncode == -signal.SIGKILL, r.stderr[-4000:]
