@@ -6,7 +6,8 @@ from .core import *
 from .augment import *
 from .data import *
 from .losses import *
+from .callbacks import *
 from .optim import *
 from .mix import *
 from .learner import *
-from .training import *
+from .snapshots import *

@@ -1,4 +1,4 @@
-"""Labels, seeding and determinism, small shared helpers.
+"""Labels, seeding and determinism, atomic writes, and the small torch and callback helpers every module shares.
 
 Docs: https://cassava-fa.github.io/cassava_fa/core.html.md"""
 
@@ -6,13 +6,19 @@ Docs: https://cassava-fa.github.io/cassava_fa/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #c0002
 from __future__ import annotations
-import os, random
+import os, random, sys
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _NormBase
+from fastcore.basics import patch
+from fastai.learner import Learner
 
 # %% auto #0
-__all__ = ['CASSAVA_LABELS', 'CASSAVA_SHORT', 'seed_everything', 'cache_dir', 'atomic_write']
+__all__ = ['CASSAVA_LABELS', 'CASSAVA_SHORT', 'seed_everything', 'cache_dir', 'atomic_write', 'model_device', 'bn_stats_frozen',
+           'in_training_fit', 'swap_attr', 'restore_attr', 'repair_swaps']
 
 # %% ../nbs/00_core.ipynb #c0005
 CASSAVA_LABELS = ['Cassava Bacterial Blight (CBB)', 'Cassava Brown Streak Disease (CBSD)',
@@ -53,3 +59,83 @@ def atomic_write(path, write_fn):
     finally:
         if tmp.exists(): tmp.unlink()
     return path
+
+# %% ../nbs/00_core.ipynb #n0001
+def model_device(learn:Learner, # the learner whose model to look at
+                )->str:
+    "Device type of the learner's model: its first parameter's, else `dls.device`, else CPU"
+    p = next(learn.model.parameters(), None)
+    if p is not None: return p.device.type
+    d = getattr(learn.dls, 'device', None)
+    return 'cpu' if d is None else torch.device(d).type
+
+# %% ../nbs/00_core.ipynb #n0003
+@contextmanager
+def bn_stats_frozen(model:nn.Module, # any model; its tracking norm layers in training mode are frozen
+                   ):
+    "Forward passes inside this context leave BatchNorm running statistics and `num_batches_tracked` as they were"
+    bns = [m for m in model.modules() if isinstance(m, _NormBase) and m.track_running_stats and m.training]
+    saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in bns]
+    for m in bns: m.momentum = 0.
+    try: yield
+    finally:
+        for m,(mom,n) in zip(bns, saved):
+            m.momentum = mom
+            if n is not None: m.num_batches_tracked.copy_(n)
+
+# %% ../nbs/00_core.ipynb #n0005
+def _codes(*fs): return {getattr(f, '__func__', f).__code__ for f in fs}
+_fastai_fit = getattr(Learner.fit, '_fastai_fit', Learner.fit)   # fastai's own, also when this cell runs twice
+_FIT_CODES = _codes(_fastai_fit)
+_INFER_CODES = _codes(Learner.validate, Learner.get_preds, Learner.tta, Learner.__enter__, Learner.__exit__)
+
+def in_training_fit(learn:Learner, # the learner whose events are being handled
+                    lr_find:bool=False, # also count `learn.lr_find()`'s fit as a training fit
+                   )->bool:
+    "True while `learn` runs a training fit; False inside `validate`, `get_preds`, `tta` (even nested in a fit)"
+    f = sys._getframe(1)
+    while f is not None:
+        if f.f_code in _INFER_CODES and f.f_locals.get('self') is learn: return False
+        if f.f_code in _FIT_CODES and f.f_locals.get('self') is learn:
+            return lr_find or not hasattr(learn, 'lr_finder')
+        f = f.f_back
+    return False
+
+# %% ../nbs/00_core.ipynb #n0009
+def _swaps(learn)->dict: return learn.__dict__.setdefault('_cfa_swaps', {})
+
+def swap_attr(learn:Learner, # the learner to change
+              name:str, # the attribute, e.g. 'loss_func'
+              value, # what it is set to until restored
+              owner, # who swaps it (usually the callback); only the owner restores it
+             ):
+    "Set `learn.<name>` to `value`, remembering the original for `restore_attr` and `repair_swaps`"
+    s = _swaps(learn)
+    if name in s and s[name][0] is not owner:
+        raise RuntimeError(f'learn.{name} is already swapped by {type(s[name][0]).__name__}')
+    if name not in s: s[name] = (owner, getattr(learn, name))
+    setattr(learn, name, value)
+
+def restore_attr(learn:Learner, # the learner to repair
+                 name:str, # the attribute swapped by `swap_attr`
+                 owner=None, # only restore a swap by this owner (None: any)
+                )->bool:
+    "Put back the original `learn.<name>`; returns whether there was a swap to undo"
+    s = _swaps(learn)
+    if name not in s or (owner is not None and s[name][0] is not owner): return False
+    setattr(learn, name, s.pop(name)[1])
+    return True
+
+def repair_swaps(learn:Learner, # the learner to repair
+                )->list:
+    "Restore every attribute swapped and never restored (a fit that died on an exception); returns their names"
+    names = list(_swaps(learn))
+    for n in names: restore_attr(learn, n)
+    return names
+
+@patch
+def fit(self:Learner, n_epoch, lr=None, wd=None, cbs=None, reset_opt=False, start_epoch=0):
+    "fastai's `Learner.fit`; every attribute a callback swapped with `swap_attr` is back however the fit ends"
+    try: return _fastai_fit(self, n_epoch, lr=lr, wd=wd, cbs=cbs, reset_opt=reset_opt, start_epoch=start_epoch)
+    finally: repair_swaps(self)
+Learner.fit._fastai_fit = _fastai_fit

@@ -24,7 +24,8 @@ SCRIPT = textwrap.dedent('''
     from fastai.losses import CrossEntropyLossFlat
     from fastai.metrics import accuracy
     from fastai.torch_core import params
-    import cassava_fa.training as T
+    import cassava_fa.snapshots as T
+    from cassava_fa.learner import GradualUnfreezing
     from cassava_fa.core import seed_everything
 
     ap = argparse.ArgumentParser()
@@ -64,7 +65,7 @@ SCRIPT = textwrap.dedent('''
     model = nn.Sequential(blk(3, 8, 1), blk(8, 16, 2),
                           nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(.2), nn.Linear(16, 3)))
     cbs = [T.SnapshotCheckpoint(resume=a.resume), Hang()]
-    if a.mode == 'fit': cbs.append(T.GradualUnfreezing({0: 1, 1: 2, 3: None}))
+    if a.mode == 'fit': cbs.append(GradualUnfreezing({0: 1, 1: 2, 3: None}))
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, path=a.path, cbs=cbs,
                     splitter=lambda m: [params(m[0]), params(m[1]), params(m[2])])
     learn.remove_cb(learn.progress); learn.logger = lambda o: None
@@ -128,7 +129,7 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path, ref, mode, last):
 
 def test_sigkill_while_writing_a_snapshot(tmp_path, ref):
     "A kill half-way through epoch 2's weights leaves epoch 1's snapshot and the manifest loadable; resume is exact"
-    from cassava_fa.training import Snapshots, load_state
+    from cassava_fa.snapshots import Snapshots, load_state
     (tmp_path/'train.py').write_text(SCRIPT)
     r = _run(tmp_path, 'run', 'out.safetensors', '--mode', 'fine_tune', '--die-writing', '2')
     assert r.returncode == -signal.SIGKILL, r.stderr[-4000:]
