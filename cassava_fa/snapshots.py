@@ -17,7 +17,7 @@ from fastcore.foundation import L
 from fastai.callback.core import Callback, CancelEpochException
 from fastai.callback.tracker import SaveModelCallback
 from fastai.callback.training import GradientAccumulation
-from fastai.learner import Recorder
+from fastai.learner import Learner, Recorder
 from fastai.optimizer import Optimizer
 from fastai.torch_core import get_model
 from safetensors import safe_open
@@ -26,7 +26,8 @@ from .core import atomic_write, in_training_fit
 from .callbacks import GlobalEpoch
 
 # %% auto #0
-__all__ = ['save_state', 'load_state', 'save_weights', 'load_snapshot', 'Snapshots', 'SnapshotCheckpoint']
+__all__ = ['save_state', 'load_state', 'save_weights', 'load_snapshot', 'Snapshots', 'capture_train_state', 'restore_train_state',
+           'SnapshotCheckpoint']
 
 # %% ../nbs/08_snapshots.ipynb #c0019
 def _pack(o, tensors:dict, key:str):
@@ -101,12 +102,17 @@ _MANIFEST = 'manifest.json'
 
 class Snapshots:
     "The snapshots of one run, as listed in its `manifest.json`; iterates over the epochs that have a weights file"
-    def __init__(self, path, entries=None):
+    def __init__(self,
+                 path, # the run directory
+                 entries=None, # the manifest's entries: one dict per epoch, saved or not
+                ):
         self.path = Path(path)
-        self.entries = list(entries) if entries is not None else []  # every epoch of the run, saved or not
+        self.entries = list(entries) if entries is not None else []
 
     @classmethod
-    def load(cls, path)->Snapshots:
+    def load(cls,
+             path, # a run directory; without a manifest the run has no entries
+            )->Snapshots:
         "Read the manifest of the run in `path`"
         f = Path(path)/_MANIFEST
         return cls(path, json.loads(f.read_text())['entries'] if f.exists() else [])
@@ -116,9 +122,12 @@ class Snapshots:
     def __len__(self): return len(self.saved)
     def __iter__(self): return iter(self.saved)
     def __getitem__(self, i): return self.saved[i]
-    def file(self, e:dict)->Path: return self.path/e['file']
+    def file(self,
+             e:dict, # an entry with a weights file
+            )->Path: return self.path/e['file']
 
-    def best(self, by:str='valid_loss', # `train_loss`, `valid_loss` or a metric name
+    def best(self,
+             by:str='valid_loss', # `train_loss`, `valid_loss` or a metric name
              comp=None, # `min` or `max`; default `min` for losses and errors, else `max`
             )->Path:
         "Weights file of the saved epoch with the best `by`"
@@ -127,7 +136,9 @@ class Snapshots:
         if comp is None: comp = min if 'loss' in by or 'error' in by else max
         return self.file(comp(es, key=lambda e: _value(e, by)))
 
-    def epochs(self, epochs)->list[Path]:
+    def epochs(self,
+               epochs, # global epoch numbers
+              )->list[Path]:
         "Weights files of the given global `epochs`, in that order"
         have = {e['epoch']: e for e in self.saved}
         missing = [e for e in epochs if e not in have]
@@ -138,6 +149,32 @@ class Snapshots:
         "Weights file of the last saved epoch"
         if not self.saved: raise KeyError(f'no snapshot in {self.path}')
         return self.file(self.saved[-1])
+
+    def append(self,
+               e:dict, # the entry of the next epoch (`epoch`, losses, `metrics`, `file` and `state` or None)
+              )->Snapshots:
+        "Add an epoch's entry (in memory; `write` saves the manifest)"
+        self.entries.append(e)
+        return self
+
+    def write(self)->Path:
+        "Write `manifest.json` atomically"
+        m = json.dumps({'format': 'cassava_fa.snapshots/1', 'entries': self.entries}, indent=1)
+        return atomic_write(self.path/_MANIFEST, lambda tmp: Path(tmp).write_text(m))
+
+    def prune(self,
+              keep:int, # how many of the last saved epochs keep their files (the best by valid loss always does)
+             )->list[Path]:
+        "Delete the files of the other saved epochs, after writing the manifest that no longer names them"
+        scored = [e for e in self.saved if e.get('valid_loss') is not None]
+        kept = {id(e) for e in self.saved[-keep:]} | ({id(min(scored, key=lambda e: e['valid_loss']))} if scored else set())
+        gone = [e for e in self.saved if id(e) not in kept]
+        if not gone: return []
+        files = [self.path/e[k] for e in gone for k in ('file', 'state') if e.get(k)]
+        for e in gone: e['file'] = e['state'] = None
+        self.write()
+        for f in files: f.unlink(missing_ok=True)
+        return files
 
     def __repr__(self):
         rows = [f"{e['epoch']:>5} {_fmt(e.get('train_loss'))} {_fmt(e.get('valid_loss'))}  {e.get('file') or '-'}"
@@ -168,9 +205,6 @@ def _load_opt(opt, sd:dict):
         opt.state = defaultdict(dict, opt.state)
     else: opt.load_state_dict(sd)
 
-def _item(v): return v.item() if hasattr(v, 'item') else v
-def _finite(v): return not isinstance(v, float) or math.isfinite(v)
-
 _CB_ATTRS = {GradientAccumulation: ('count',)}   # fastai callbacks whose counters carry across epochs
 
 def _stateful_cbs(learn):
@@ -181,6 +215,99 @@ def _stateful_cbs(learn):
         if not attrs: continue
         yield f'{cb.name}#{seen[cb.name]}', cb, attrs
         seen[cb.name] += 1
+
+def _copy(o):
+    "Copy of a nested state, its tensors detached and copied to the CPU, so that training on does not change it"
+    if isinstance(o, Tensor): return o.detach().to('cpu', copy=True)
+    if isinstance(o, np.ndarray): return o.copy()
+    if isinstance(o, dict): return {k: _copy(v) for k, v in o.items()}
+    if isinstance(o, (list, L)): return [_copy(v) for v in o]
+    if isinstance(o, tuple): return tuple(_copy(v) for v in o)
+    return o
+
+# %% ../nbs/08_snapshots.ipynb #c0064
+def capture_train_state(learn:Learner, # a learner in training, or with an optimizer (`learn.create_opt()`)
+                        with_opt:bool=True, # include the optimizer's state and hyper-parameters
+                       )->dict:
+    "A copy of what, besides the weights, the next batches depend on: counters, pending gradients, optimizer, RNGs"
+    sl, scaler = getattr(getattr(learn, 'recorder', None), 'smooth_loss', None), getattr(learn, 'scaler', None)
+    grads = [p.grad for p in learn.model.parameters()]
+    pending = any(g is not None and bool(g.any()) for g in grads)   # an accumulated step that is not taken yet
+    return _copy({'train_iter': getattr(learn, 'train_iter', 0),
+                  'cbs': {k: {a: getattr(cb, a) for a in attrs} for k, cb, attrs in _stateful_cbs(learn)},
+                  'grads': grads if pending else None,
+                  'opt': learn.opt.state_dict() if with_opt and learn.opt is not None else None,
+                  'rng': _rng_state(learn.dls),
+                  'smooth_loss': {'count': sl.count, 'val': sl.val} if hasattr(sl, 'val') else None,
+                  'scaler': scaler.state_dict() if hasattr(scaler, 'state_dict') else None})
+
+# %% ../nbs/08_snapshots.ipynb #c0065
+def _set_cb_state(learn, cbs:dict):
+    for k, cb, attrs in _stateful_cbs(learn):
+        if k not in cbs: warnings.warn(f'the snapshot has no state for callback {k}: the resumed run may not be exact')
+        else:
+            for a in attrs: setattr(cb, a, cbs[k][a])
+
+def restore_train_state(learn:Learner, # the learner to continue: same model, optimizer and callbacks as when captured
+                        state:dict, # from `capture_train_state`, or `load_state` of a saved one
+                       ):
+    "Put back what `capture_train_state` took (warns about what `state` lacks for an exact continuation)"
+    s = _copy(state)   # `learn` trains on with its own copy
+    if s['opt'] is not None: _load_opt(learn.opt, s['opt'])
+    else: warnings.warn('the snapshot has no optimizer state (with_opt=False): the resumed run will not be exact')
+    _set_rng_state(s['rng'], learn.dls)
+    learn.train_iter = s['train_iter']
+    _set_cb_state(learn, s.get('cbs', {}))
+    if s.get('grads') is not None:
+        for p, g in zip(learn.model.parameters(), s['grads']): p.grad = None if g is None else g.to(p.device)
+    sl = getattr(getattr(learn, 'recorder', None), 'smooth_loss', None)
+    if sl is not None and s['smooth_loss'] is not None:
+        sl.count, sl.val = s['smooth_loss']['count'], s['smooth_loss']['val'].to(sl.val.device)
+    scaler = getattr(learn, 'scaler', None)
+    if s['scaler'] and hasattr(scaler, 'load_state_dict'): scaler.load_state_dict(s['scaler'])
+
+# %% ../nbs/08_snapshots.ipynb #c0070
+def _item(v): return v.item() if hasattr(v, 'item') else v
+def _finite(v): return not isinstance(v, float) or math.isfinite(v)
+
+def _open_run(d:Path, resume:bool):
+    "The `Snapshots` a first fit in run directory `d` continues, and the global epoch to resume at (None: start afresh)"
+    old = Snapshots.load(d)
+    if old.entries and not resume:
+        raise FileExistsError(f'{d} already holds a run ({len(old)} snapshots); pass resume=True to continue it, '
+                              'or use another `dir`')
+    for f in d.glob('.*.tmp*'): f.unlink()   # left by a kill in the middle of a write
+    if resume and old.saved: return Snapshots(d, old.entries[:old.entries.index(old.saved[-1])+1]), old.saved[-1]['epoch']
+    if resume: warnings.warn(f'resume=True but no snapshot in {d}: starting from scratch')
+    return Snapshots(d), None
+
+def _epoch_entry(learn, epoch:int, fit:int)->dict:
+    "Manifest entry of the epoch `learn` just ended (global `epoch` of its `fit`-th fit), without files"
+    rec = getattr(learn, 'recorder', None)
+    row = [_item(v) for v in getattr(learn, 'final_record', [])] if rec is not None else []
+    vals = dict(zip([n for n in rec.metric_names[1:] if n != 'time'] if rec is not None else [], row))
+    return dict(epoch=epoch, fit=fit, fit_epoch=learn.epoch, n_epoch=learn.n_epoch,
+                train_loss=vals.pop('train_loss', None), valid_loss=vals.pop('valid_loss', None),
+                metrics=vals, row=row, file=None, state=None)
+
+def _saveable(e:dict, model)->bool:
+    "Whether the epoch's losses and `model`'s weights are finite (a warning when not)"
+    ok = _finite(e['train_loss']) and _finite(e['valid_loss']) and all(p.isfinite().all() for p in model.parameters())
+    if not ok: warnings.warn(f"epoch {e['epoch']}: losses or weights are not finite, not saving a snapshot")
+    return ok
+
+def _check_replay(e:dict, epoch:int, fit_epoch:int, n_epoch:int, d):
+    "Refuse to replay global `epoch` as epoch `fit_epoch` of an `n_epoch`-epoch fit if its entry `e` says otherwise"
+    if (e.get('epoch'), e.get('fit_epoch'), e.get('n_epoch')) != (epoch, fit_epoch, n_epoch):
+        raise ValueError(f'cannot resume {d}: its epoch {epoch} was epoch {e.get("fit_epoch")} '
+                         f'of a {e.get("n_epoch")}-epoch fit, here it is epoch {fit_epoch} of {n_epoch}')
+
+def _check_sync_replay(snaps:Snapshots, epochs):
+    "With a `SaveModelCallback`, every replayed epoch of `epochs` needs a snapshot"
+    missing = [e['epoch'] for e in snaps.entries if e['epoch'] in epochs and not e.get('file')]
+    if missing: raise ValueError(f'cannot resume {snaps.path} with a SaveModelCallback: it would see the model of '
+                                 f'replayed epochs {missing}, which have no snapshot; save every epoch (every=1, no keep) '
+                                 'or use learn.snapshots.best() instead of SaveModelCallback')
 
 # %% ../nbs/08_snapshots.ipynb #c0029
 class SnapshotCheckpoint(GlobalEpoch):
@@ -195,43 +322,24 @@ class SnapshotCheckpoint(GlobalEpoch):
                 ):
         if every < 1 or (keep is not None and keep < 1): raise ValueError('`every` and `keep` must be >= 1')
         store_attr()
-        self._entries, self._resume_at, self._started = [], None, False
+        self.snaps, self._resume_at = None, None
 
     @property
     def run_dir(self)->Path: return Path(self.learn.path)/self.learn.model_dir/self.dir
 
     def before_fit(self):
         if not in_training_fit(self.learn): return   # validate / get_preds / tta: no snapshot, no replay
-        if not self._started: self._start()
-        self.learn.snapshots = Snapshots(self.run_dir, self._entries)
+        if self.snaps is None: self.snaps, self._resume_at = _open_run(self.run_dir, self.resume)
+        self.learn.snapshots = self.snaps
         self._sync_replay = self._resume_at is not None and any(isinstance(cb, SaveModelCallback) for cb in self.learn.cbs)
-        if self._sync_replay:   # the entries are those of the epochs to replay
-            missing = [e['epoch'] for e in self._entries if self._offset <= e['epoch'] < self._offset + self.n_epoch and not e.get('file')]
-            if missing: raise ValueError(f'cannot resume {self.run_dir} with a SaveModelCallback: it would see the model of '
-                                         f'replayed epochs {missing}, which have no snapshot; save every epoch (every=1, no keep) '
-                                         'or use learn.snapshots.best() instead of SaveModelCallback')
-
-    def _start(self):
-        self._started, d = True, self.run_dir
-        old = Snapshots.load(d)
-        if old.entries and not self.resume:
-            raise FileExistsError(f'{d} already holds a run ({len(old)} snapshots); pass resume=True to continue it, '
-                                  'or use another `dir`')
-        for f in d.glob('.*.tmp*'): f.unlink()   # left by a kill in the middle of a write
-        if self.resume and old.saved:
-            last = old.entries.index(old.saved[-1])
-            self._entries, self._resume_at = old.entries[:last+1], old.saved[-1]['epoch']
-        elif self.resume: warnings.warn(f'resume=True but no snapshot in {d}: starting from scratch')
+        if self._sync_replay: _check_sync_replay(self.snaps, range(self._offset, self._offset + self.n_epoch))
 
     def _replaying(self)->bool: return self._resume_at is not None and self.global_epoch <= self._resume_at
-    def _entry(self)->dict: return next((e for e in self._entries if e['epoch'] == self.global_epoch), {})
+    def _entry(self)->dict: return next((e for e in self.snaps.entries if e['epoch'] == self.global_epoch), {})
 
     def before_epoch(self):
         if not in_training_fit(self.learn) or not self._replaying(): return
-        e = self._entry()
-        if (e.get('epoch'), e.get('fit_epoch'), e.get('n_epoch')) != (self.global_epoch, self.epoch, self.n_epoch):
-            raise ValueError(f'cannot resume {self.run_dir}: its epoch {self.global_epoch} was epoch {e.get("fit_epoch")} '
-                             f'of a {e.get("n_epoch")}-epoch fit, here it is epoch {self.epoch} of {self.n_epoch}')
+        _check_replay(self._entry(), self.global_epoch, self.epoch, self.n_epoch, self.snaps.path)
         raise CancelEpochException
 
     def after_cancel_epoch(self):
@@ -245,68 +353,14 @@ class SnapshotCheckpoint(GlobalEpoch):
         elif self._sync_replay: self._load(self._entry())   # so that SaveModelCallback saves this epoch's model
 
     def _record(self):
-        g, rec = self.global_epoch, getattr(self.learn, 'recorder', None)
-        row = [_item(v) for v in getattr(self.learn, 'final_record', [])] if rec is not None else []
-        names = [n for n in rec.metric_names[1:] if n != 'time'] if rec is not None else []
-        vals = dict(zip(names, row))
-        e = dict(epoch=g, fit=self._n_fit, fit_epoch=self.epoch, n_epoch=self.n_epoch,
-                 train_loss=vals.pop('train_loss', None), valid_loss=vals.pop('valid_loss', None),
-                 metrics=vals, row=row, file=None, state=None)
-        ok = _finite(e['train_loss']) and _finite(e['valid_loss']) and all(p.isfinite().all() for p in self.model.parameters())
-        if not ok: warnings.warn(f'epoch {g}: losses or weights are not finite, not saving a snapshot')
-        if ok and (g + 1) % self.every == 0:
+        g, e = self.global_epoch, _epoch_entry(self.learn, self.global_epoch, self._n_fit)
+        if _saveable(e, self.model) and (g + 1) % self.every == 0:
             e['file'], e['state'] = f'epoch_{g:03d}.safetensors', f'epoch_{g:03d}.state.safetensors'
-            save_weights(self.model, self.run_dir/e['file'])
-            save_state(self._train_state(), self.run_dir/e['state'])
-        self._entries.append(e)
-        self._write_manifest()
-        if self.keep: self._prune()
-        self.learn.snapshots = Snapshots(self.run_dir, self._entries)
-
-    def _write_manifest(self):
-        m = json.dumps({'format': 'cassava_fa.snapshots/1', 'entries': self._entries}, indent=1)
-        atomic_write(self.run_dir/_MANIFEST, lambda tmp: Path(tmp).write_text(m))
-
-    def _prune(self):
-        snaps = Snapshots(self.run_dir, self._entries)
-        keep = {id(e) for e in snaps.saved[-self.keep:]}
-        if any(e['valid_loss'] is not None for e in snaps.saved):
-            keep.add(id(min((e for e in snaps.saved if e['valid_loss'] is not None), key=lambda e: e['valid_loss'])))
-        gone = [e for e in snaps.saved if id(e) not in keep]
-        if not gone: return
-        files = [self.run_dir/e[k] for e in gone for k in ('file', 'state')]
-        for e in gone: e['file'] = e['state'] = None
-        self._write_manifest()   # the manifest stops naming them first, then they go
-        for f in files: f.unlink(missing_ok=True)
-
-    def _train_state(self)->dict:
-        rec, scaler = getattr(self.learn, 'recorder', None), getattr(self.learn, 'scaler', None)
-        sl = getattr(rec, 'smooth_loss', None)
-        grads = [p.grad for p in self.model.parameters()]
-        pending = any(g is not None and bool(g.any()) for g in grads)   # an accumulated step that is not taken yet
-        return {'epoch': self.global_epoch, 'train_iter': self.learn.train_iter,
-                'cbs': {k: {a: getattr(cb, a) for a in attrs} for k, cb, attrs in _stateful_cbs(self.learn)},
-                'grads': grads if pending else None,
-                'opt': self.learn.opt.state_dict() if self.with_opt and self.learn.opt is not None else None,
-                'rng': _rng_state(self.learn.dls),
-                'smooth_loss': {'count': sl.count, 'val': sl.val} if sl is not None else None,
-                'scaler': scaler.state_dict() if hasattr(scaler, 'state_dict') else None}
+            save_weights(self.model, self.snaps.file(e))
+            save_state({'epoch': g, **capture_train_state(self.learn, self.with_opt)}, self.snaps.path/e['state'])
+        self.snaps.append(e).write()
+        if self.keep: self.snaps.prune(self.keep)
 
     def _load(self, e:dict):
-        load_snapshot(self.model, self.run_dir/e['file'])
-        s = load_state(self.run_dir/e['state'])
-        if s['opt'] is not None: _load_opt(self.learn.opt, s['opt'])
-        else: warnings.warn('the snapshot has no optimizer state (with_opt=False): the resumed run will not be exact')
-        _set_rng_state(s['rng'], self.learn.dls)
-        self.learn.train_iter = s['train_iter']
-        for k, cb, attrs in _stateful_cbs(self.learn):
-            if k in s.get('cbs', {}):
-                for a in attrs: setattr(cb, a, s['cbs'][k][a])
-            else: warnings.warn(f'the snapshot has no state for callback {k}: the resumed run may not be exact')
-        if s.get('grads') is not None:
-            for p, g in zip(self.model.parameters(), s['grads']): p.grad = None if g is None else g.to(p.device).clone()
-        sl = getattr(getattr(self.learn, 'recorder', None), 'smooth_loss', None)
-        if sl is not None and s['smooth_loss'] is not None:
-            sl.count, sl.val = s['smooth_loss']['count'], s['smooth_loss']['val'].to(sl.val.device)
-        scaler = getattr(self.learn, 'scaler', None)
-        if s['scaler'] and hasattr(scaler, 'load_state_dict'): scaler.load_state_dict(s['scaler'])
+        load_snapshot(self.model, self.snaps.file(e))
+        restore_train_state(self.learn, load_state(self.snaps.path/e['state']))
