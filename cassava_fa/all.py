@@ -11,3 +11,4 @@ from .optim import *
 from .mix import *
 from .learner import *
 from .snapshots import *
+from .inference import *
