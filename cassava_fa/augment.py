@@ -16,7 +16,7 @@ from fastai.vision.augment import RandTransform
 from fastai.vision.core import TensorImage
 
 # %% auto #0
-__all__ = ['train_aug', 'valid_aug', 'tta_aug', 'AlbumentationsTransform']
+__all__ = ['train_aug', 'valid_aug', 'tta_aug', 'AlbumentationsTransform', 'albumentations_tfm', 'pipeline_size']
 
 # %% ../nbs/01_augment.ipynb #c0005
 def train_aug(size:int, # output side in pixels
@@ -84,3 +84,14 @@ class AlbumentationsTransform(RandTransform):
         self.use_tta, self.tta_aug = True, (tta_aug or self.tta_aug)
         try: yield self
         finally: self.use_tta, self.tta_aug = old
+
+# %% ../nbs/01_augment.ipynb #n0001
+def albumentations_tfm(dl)->AlbumentationsTransform|None:
+    "The `AlbumentationsTransform` in `dl`'s item pipeline, or None (e.g. DataLoaders not made by `cassava_dls`)"
+    return next((t for t in getattr(getattr(dl, 'after_item', None), 'fs', []) if isinstance(t, AlbumentationsTransform)), None)
+
+def pipeline_size(aug:albu.Compose, # a deterministic pipeline, e.g. the validation one
+                  shape=(600, 800), # (height, width) of the input photo
+                 )->tuple:
+    "(height, width) of what `aug` makes of a photo of `shape`"
+    return tuple(aug(image=np.zeros((*shape, 3), np.uint8))['image'].shape[:2])

@@ -22,31 +22,19 @@ from fastprogress.fastprogress import progress_bar
 from fastai.learner import Learner, load_learner
 from fastai.data.transforms import Normalize
 from fastai.torch_core import getcallable
-from fastai.vision.learner import create_head
 from torch.optim.swa_utils import update_bn
 from safetensors.torch import load_file
 from . import data as _data, losses as _losses
 from .core import atomic_write
-from .augment import AlbumentationsTransform, tta_aug as _tta_preset, valid_aug as _valid_preset
-from .learner import timm_model
+from .augment import AlbumentationsTransform, albumentations_tfm, pipeline_size, tta_aug as _tta_preset, valid_aug as _valid_preset
+from .learner import model_from_card, card_activation, _norm_stats
 from .snapshots import Snapshots, load_snapshot
 
 # %% auto #0
-__all__ = ['albumentations_tfm', 'pipeline_size', 'seeded', 'SquareCrop', 'multi_crop_aug', 'tta_rounds', 'model_card',
-           'model_from_card', 'Member', 'Ensemble', 'snapshot_files', 'write_model_card', 'average_snapshots',
+__all__ = ['seeded', 'SquareCrop', 'multi_crop_aug', 'tta_rounds', 'Member', 'Ensemble', 'snapshot_files', 'average_snapshots',
            'write_submission', 'InferenceEstimate', 'estimate_inference_time']
 
 # %% ../nbs/09_inference.ipynb #i005
-def albumentations_tfm(dl)->AlbumentationsTransform|None:
-    "The `AlbumentationsTransform` in `dl`'s item pipeline, or None (e.g. DataLoaders not made by `cassava_dls`)"
-    return next((t for t in getattr(getattr(dl, 'after_item', None), 'fs', []) if isinstance(t, AlbumentationsTransform)), None)
-
-def pipeline_size(aug:albu.Compose, # a deterministic pipeline, e.g. the validation one
-                  shape=(600, 800), # (height, width) of the input photo
-                 )->tuple:
-    "(height, width) of what `aug` makes of a photo of `shape`"
-    return tuple(aug(image=np.zeros((*shape, 3), np.uint8))['image'].shape[:2])
-
 @contextmanager
 def seeded(seed:int|None, # None: use (and advance) the global generators
           ):
@@ -138,42 +126,6 @@ def tta(self:Learner,
 Learner.tta._fastai_tta = _FASTAI_TTA
 
 # %% ../nbs/09_inference.ipynb #i021
-def _norm_stats(dls)->tuple:
-    n = next((t for t in dls.after_batch.fs if isinstance(t, Normalize)), None)
-    if n is None: return np.zeros(3, np.float32), np.ones(3, np.float32)
-    return n.mean.flatten().cpu().numpy().astype(np.float32), n.std.flatten().cpu().numpy().astype(np.float32)
-
-def _loss_spec(lf)->dict|None:
-    "How to rebuild a cassava_fa loss (for its activation) from JSON: its class name and constructor arguments"
-    if type(lf).__module__ != _losses.__name__: return None
-    ps = [p for p in inspect.signature(type(lf).__init__).parameters if p != 'self']
-    return {'name': type(lf).__name__, 'kwargs': {p: getattr(lf, p) for p in ps if hasattr(lf, p)}}
-
-def model_card(learn:Learner, # a learner made by `cassava_learner`
-              )->dict:
-    "What rebuilds `learn`'s model and its inputs without pickle: arch, head, classes, input size, normalisation, loss"
-    aug = albumentations_tfm(learn.dls.valid)
-    if aug is None: raise ValueError('model_card needs DataLoaders from cassava_dls (an albumentations pipeline)')
-    mean, std = _norm_stats(learn.dls)
-    return {'format': 'cassava_fa.model/1', 'arch': getattr(learn, 'arch', None), 'head': getattr(learn, 'head_type', 'timm'),
-            'vocab': [v.item() if hasattr(v, 'item') else v for v in learn.dls.vocab], 'size': list(pipeline_size(aug.valid_aug)),
-            'mean': mean.tolist(), 'std': std.tolist(), 'loss': _loss_spec(learn.loss_func)}
-
-def model_from_card(card:dict, # from `model_card` (e.g. a snapshot folder's `model.json`)
-                   )->nn.Module:
-    "The untrained model `card` describes (load weights into it with `load_snapshot`)"
-    if not card.get('arch'): raise ValueError('this model card names no timm architecture (arch)')
-    model = timm_model(card['arch'], len(card['vocab']))
-    if card.get('head') == 'fastai':
-        nf = model.num_features; model.reset_classifier(0, '')
-        model = nn.Sequential(model, create_head(nf, len(card['vocab'])))
-    return model
-
-def _activation(spec:dict|None):
-    if spec is None: return lambda x: torch.softmax(x.float(), -1)
-    return getattr(_losses, spec['name'])(**spec['kwargs']).activation
-
-# %% ../nbs/09_inference.ipynb #i022
 @dataclass
 class Member:
     "One model of an `Ensemble`: the model and what its inputs and outputs need"
@@ -211,10 +163,10 @@ class Member:
         model = load_snapshot(model_from_card(card), file)
         h, w = card['size']
         return cls(model, _valid_preset(h) if h == w else albu.Compose([albu.Resize(h, w)]), (h, w),
-                   np.array(card['mean'], np.float32), np.array(card['std'], np.float32), _activation(card.get('loss')),
+                   np.array(card['mean'], np.float32), np.array(card['std'], np.float32), card_activation(card),
                    list(card['vocab']), f'{file.parent.name}/{file.stem}')
 
-# %% ../nbs/09_inference.ipynb #i023
+# %% ../nbs/09_inference.ipynb #i022
 def _resize(img, hw):
     return img if img.shape[:2] == tuple(hw) else cv2.resize(img, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
 
@@ -261,7 +213,7 @@ class Ensemble:
         "An ensemble of snapshots: `epochs` or the `best` of each run folder (default: its last), or the files given"
         return cls([Member.from_snapshot(f) for f in snapshot_files(dirs, epochs, best, by)], **kwargs)
 
-# %% ../nbs/09_inference.ipynb #i024
+# %% ../nbs/09_inference.ipynb #i023
 def snapshot_files(dirs, # run folders of `SnapshotCheckpoint`, or weights files
                    epochs=None, # global epochs to take from every folder
                    best:int|None=None, # or the `best` saved epochs by `by`
@@ -284,7 +236,7 @@ def snapshot_files(dirs, # run folders of `SnapshotCheckpoint`, or weights files
         else: files.append(s.last())
     return files
 
-# %% ../nbs/09_inference.ipynb #i025
+# %% ../nbs/09_inference.ipynb #i024
 @patch
 def _tta_pipes(self:Ensemble, tta:int, tta_aug, multi_crop:int|None):
     size = max(max(m.size) for m in self.members)
@@ -311,7 +263,7 @@ def _forward(self:Ensemble, m:Member, imgs)->np.ndarray:
     k = f'forward {m.name}'; self.timings[k] = self.timings.get(k, 0.) + time.perf_counter() - t
     return p
 
-# %% ../nbs/09_inference.ipynb #i026
+# %% ../nbs/09_inference.ipynb #i025
 @patch
 def predict(self:Ensemble,
             items, # image files
@@ -357,15 +309,7 @@ def _combine(p:np.ndarray, beta)->np.ndarray:
     if beta is None: return p.mean(0)
     return (1 - beta) * p[1:].mean(0) + beta * p[0]
 
-# %% ../nbs/09_inference.ipynb #i027
-def write_model_card(learn:Learner, # a learner made by `cassava_learner`
-                     folder, # where `model.json` goes (a `SnapshotCheckpoint` run folder)
-                    )->Path:
-    "Write `model_card(learn)` to `folder/model.json` (atomically)"
-    card = json.dumps(model_card(learn), indent=1)
-    return atomic_write(Path(folder)/'model.json', lambda t: Path(t).write_text(card))
-
-# %% ../nbs/09_inference.ipynb #i039
+# %% ../nbs/09_inference.ipynb #i037
 def average_snapshots(files, # weights files (`SnapshotCheckpoint` snapshots, `save_weights`)
                      )->dict:
     "The uniform average of the state dicts in `files`; non-float tensors (e.g. `num_batches_tracked`) from the last"
@@ -396,7 +340,7 @@ def load_averaged(self:Learner,
         update_bn(batches, m, device=dev)
     return self
 
-# %% ../nbs/09_inference.ipynb #i045
+# %% ../nbs/09_inference.ipynb #i043
 def _labels(vocab, c:int)->list:
     if vocab is None: return list(range(c))
     v = getattr(vocab, 'vocab', vocab)                    # a Learner's dls, an Ensemble
@@ -432,7 +376,7 @@ def write_submission(probs, # `N × C` probabilities (array or tensor)
     atomic_write(path, lambda t: sub.to_csv(t, index=False))
     return sub
 
-# %% ../nbs/09_inference.ipynb #i050
+# %% ../nbs/09_inference.ipynb #i048
 @dataclass
 class InferenceEstimate:
     "The extrapolated time of an ensemble's prediction and where it goes"

@@ -7,7 +7,9 @@ Docs: https://cassava-fa.github.io/cassava_fa/learner.html.md"""
 # %% ../nbs/07_learner.ipynb #c0002
 from __future__ import annotations
 import difflib
+import inspect, json
 from pathlib import Path
+import numpy as np
 import torch
 from torch import nn
 import timm
@@ -18,11 +20,14 @@ from fastai.metrics import accuracy
 from fastai.data.transforms import Normalize
 from fastai.vision.learner import create_head
 from fastai.torch_core import params
-from .core import in_training_fit
+from .core import in_training_fit, atomic_write
+from .augment import albumentations_tfm, pipeline_size
+from . import losses as _losses
 from .callbacks import GlobalEpoch
 
 # %% auto #0
-__all__ = ['timm_model', 'timm_splitter', 'cassava_learner', 'GradualUnfreezing']
+__all__ = ['timm_model', 'timm_splitter', 'cassava_learner', 'model_card', 'write_model_card', 'model_from_card',
+           'card_activation', 'GradualUnfreezing']
 
 # %% ../nbs/07_learner.ipynb #c0005
 _WEIGHT_EXTS = ('.safetensors', '.pth', '.pt', '.bin')
@@ -141,6 +146,53 @@ def cassava_learner(dls, # `DataLoaders`, e.g. from `cassava_dls`
     learn.arch, learn.head_type = arch, head
     if pretrained is not False and pretrained is not None: learn.freeze()
     return learn
+
+# %% ../nbs/07_learner.ipynb #n0004
+def _norm_stats(dls)->tuple:
+    n = next((t for t in dls.after_batch.fs if isinstance(t, Normalize)), None)
+    if n is None: return np.zeros(3, np.float32), np.ones(3, np.float32)
+    return n.mean.flatten().cpu().numpy().astype(np.float32), n.std.flatten().cpu().numpy().astype(np.float32)
+
+def _loss_spec(lf)->dict|None:
+    "How to rebuild a cassava_fa loss (for its activation) from JSON: its class name and constructor arguments"
+    if type(lf).__module__ != _losses.__name__: return None
+    ps = [p for p in inspect.signature(type(lf).__init__).parameters if p != 'self']
+    return {'name': type(lf).__name__, 'kwargs': {p: getattr(lf, p) for p in ps if hasattr(lf, p)}}
+
+def model_card(learn:Learner, # a learner made by `cassava_learner`
+              )->dict:
+    "What rebuilds `learn`'s model and its inputs without pickle: arch, head, classes, input size, normalisation, loss"
+    aug = albumentations_tfm(learn.dls.valid)
+    if aug is None or not getattr(learn, 'arch', None):
+        raise ValueError('model_card needs a cassava_learner on DataLoaders from cassava_dls (a timm arch, an albumentations pipeline)')
+    mean, std = _norm_stats(learn.dls)
+    return {'format': 'cassava_fa.model/1', 'arch': learn.arch, 'head': getattr(learn, 'head_type', 'timm'),
+            'vocab': [v.item() if hasattr(v, 'item') else v for v in learn.dls.vocab], 'size': list(pipeline_size(aug.valid_aug)),
+            'mean': mean.tolist(), 'std': std.tolist(), 'loss': _loss_spec(learn.loss_func)}
+
+def write_model_card(learn:Learner, # a learner made by `cassava_learner`
+                     folder, # where `model.json` goes (e.g. a `SnapshotCheckpoint` run folder)
+                    )->Path:
+    "Write `model_card(learn)` to `folder/model.json` (atomically)"
+    card = json.dumps(model_card(learn), indent=1)
+    return atomic_write(Path(folder)/'model.json', lambda t: Path(t).write_text(card))
+
+def model_from_card(card:dict, # from `model_card` (e.g. a snapshot folder's `model.json`)
+                   )->nn.Module:
+    "The untrained model `card` describes (load weights into it with `load_snapshot`)"
+    if not card.get('arch'): raise ValueError('this model card names no timm architecture (arch)')
+    model = timm_model(card['arch'], len(card['vocab']))
+    if card.get('head') == 'fastai':
+        nf = model.num_features; model.reset_classifier(0, '')
+        model = nn.Sequential(model, create_head(nf, len(card['vocab'])))
+    return model
+
+def card_activation(card:dict, # a model card
+                   ):
+    "The function that turns the card's model's logits into probabilities: its loss's activation, else softmax"
+    spec = card.get('loss')
+    if spec is None: return lambda x: torch.softmax(x.float(), -1)
+    return getattr(_losses, spec['name'])(**spec['kwargs']).activation
 
 # %% ../nbs/07_learner.ipynb #sc0009
 class GradualUnfreezing(GlobalEpoch):

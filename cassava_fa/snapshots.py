@@ -24,6 +24,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file, load_file
 from .core import atomic_write, in_training_fit
 from .callbacks import GlobalEpoch
+from .augment import albumentations_tfm
+from .learner import write_model_card
 
 # %% auto #0
 __all__ = ['save_state', 'load_state', 'save_weights', 'load_snapshot', 'Snapshots', 'capture_train_state', 'restore_train_state',
@@ -309,6 +311,11 @@ def _check_sync_replay(snaps:Snapshots, epochs):
                                  f'replayed epochs {missing}, which have no snapshot; save every epoch (every=1, no keep) '
                                  'or use learn.snapshots.best() instead of SaveModelCallback')
 
+# %% ../nbs/08_snapshots.ipynb #n0006
+def _has_card(learn)->bool:
+    "Whether `learn` is a `cassava_learner` on `cassava_dls`, whose snapshots get a `model.json`"
+    return bool(getattr(learn, 'arch', None)) and albumentations_tfm(learn.dls.valid) is not None
+
 # %% ../nbs/08_snapshots.ipynb #c0029
 class SnapshotCheckpoint(GlobalEpoch):
     "Save weights, optimizer and RNG state every `every` global epochs, keep a manifest, and resume a killed run exactly"
@@ -329,7 +336,9 @@ class SnapshotCheckpoint(GlobalEpoch):
 
     def before_fit(self):
         if not in_training_fit(self.learn): return   # validate / get_preds / tta: no snapshot, no replay
-        if self.snaps is None: self.snaps, self._resume_at = _open_run(self.run_dir, self.resume)
+        if self.snaps is None:
+            self.snaps, self._resume_at = _open_run(self.run_dir, self.resume)
+            if _has_card(self.learn): write_model_card(self.learn, self.run_dir)   # so the snapshots rebuild alone
         self.learn.snapshots = self.snaps
         self._sync_replay = self._resume_at is not None and any(isinstance(cb, SaveModelCallback) for cb in self.learn.cbs)
         if self._sync_replay: _check_sync_replay(self.snaps, range(self._offset, self._offset + self.n_epoch))
