@@ -1,4 +1,4 @@
-"""`cassava-fa train | predict | sample`: the whole loop from a shell, with every trick as a flag.
+"""`cassava-fa train | predict | estimate-time | sample`: the whole loop from a shell, with every trick as a flag.
 
 Docs: https://cassava-fa.github.io/cassava_fa/cli.html.md"""
 
@@ -21,9 +21,10 @@ from .mix import MixUp, CutMix, FMix, SnapMix
 from .learner import cassava_learner, GradualUnfreezing
 from .callbacks import EpochTable
 from .snapshots import SnapshotCheckpoint
+from .inference import Ensemble, write_submission, estimate_inference_time
 
 # %% auto #0
-__all__ = ['MIXES', 'parse_schedule', 'predict_files', 'submission', 'train', 'predict', 'sample', 'parser', 'cli', 'main']
+__all__ = ['MIXES', 'parse_schedule', 'train', 'parse_epochs', 'predict', 'estimate_time', 'sample', 'parser', 'cli', 'main']
 
 # %% ../nbs/99_cli.ipynb #c0005
 MIXES = {'none': None, 'mixup': MixUp, 'cutmix': CutMix, 'fmix': FMix, 'snapmix': SnapMix}
@@ -112,17 +113,6 @@ def _callbacks(a)->list:
 def _write_csv(df:pd.DataFrame, f:Path): atomic_write(f, lambda t: df.to_csv(t, index=False))
 def _write_json(d:dict, f:Path): atomic_write(f, lambda t: Path(t).write_text(json.dumps(d, indent=2, default=str)))
 
-def predict_files(learn, files, tta:int=0):
-    "Class probabilities for image `files` (with `tta` augmented passes averaged with the plain one if > 0)"
-    dl = learn.dls.test_dl(files, num_workers=0)
-    if tta: probs, _ = learn.tta(dl=dl, n=tta)
-    else: probs, _ = learn.get_preds(dl=dl)
-    return probs
-
-def submission(files, probs)->pd.DataFrame:
-    "A competition submission table: `image_id`, `label`"
-    return pd.DataFrame({'image_id': [Path(f).name for f in files], 'label': probs.argmax(1).numpy()})
-
 # %% ../nbs/99_cli.ipynb #c0011
 def train(a:argparse.Namespace)->dict:
     "Train as `cassava-fa train` does; returns the metrics written to `OUT/metrics.json`"
@@ -160,24 +150,74 @@ def _finish(a, learn, dls, tests, cbs, secs)->dict:
     learn.remove_cbs([cb for cb in cbs if isinstance(cb, (SnapshotCheckpoint, EpochTable))])
     atomic_write(a.out/'model.pkl', lambda t: learn.export(Path(t).resolve()))
     _write_csv(table, a.out/'history.csv')
-    if tests: _write_csv(submission(tests, predict_files(learn, tests)), a.out/'submission.csv')
+    if tests: write_submission(Ensemble([learn]).predict(tests, progress=False), tests, a.out/'submission.csv', vocab=learn)
     _write_json(metrics, a.out/'metrics.json')
     print(f'validation accuracy: {acc:.4f}  (loss {metrics["valid_loss"]:.4f})')
     print(f'wrote {a.out}/: model.pkl, history.csv, metrics.json' + (', submission.csv' if tests else ''))
     return metrics
 
 # %% ../nbs/99_cli.ipynb #c0013
-def predict(a:argparse.Namespace)->pd.DataFrame:
-    "Predict a folder of images (or a competition folder's `test_images/`) with an exported model"
-    if not a.model.exists(): raise FileNotFoundError(f'model {a.model} not found (train one with cassava-fa train)')
-    src = a.images
+def parse_epochs(s:str)->list:
+    "Parse '6,7,8,9' or '6-9' into [6, 7, 8, 9]"
+    try:
+        if '-' in s: lo, hi = map(int, s.split('-')); return list(range(lo, hi + 1))
+        return [int(e) for e in s.split(',')]
+    except ValueError: raise argparse.ArgumentTypeError(f"bad epochs {s!r}: write e.g. '6,7,8,9' or '6-9'") from None
+
+def _predict_args(p:argparse.ArgumentParser):
+    g = p.add_argument_group('models (one of)')
+    g.add_argument('--models', '--model', type=Path, nargs='+', default=None, help='exported learners (model.pkl); default: runs/train/model.pkl')
+    g.add_argument('--snapshots', type=Path, nargs='+', default=None, help='SnapshotCheckpoint run folders (or snapshot .safetensors files)')
+    g.add_argument('--epochs', type=parse_epochs, default=None, help="with --snapshots: the epochs of each run, e.g. '6,7,8,9' or '6-9'")
+    g.add_argument('--best', type=int, default=None, help='with --snapshots: the K best epochs of each run by validation loss')
+    g.add_argument('--weights', type=float, nargs='+', default=None, help='one weight per member (default: equal)')
+    g.add_argument('--vote', action='store_true', help='majority vote instead of the mean of probabilities')
+    g = p.add_argument_group('prediction')
+    g.add_argument('--images', type=Path, default=None, help='competition folder or image folder (default: the sample)')
+    g.add_argument('--tta', type=int, default=0, help='test-time augmentation rounds after the clean one (0: none)')
+    g.add_argument('--multi-crop', type=int, default=None, choices=[1, 4, 5], help='instead of --tta: 1 centre, 4 corner or 5 crops, each also flipped')
+    g.add_argument('--bs', type=int, default=32, help='images per batch')
+    g.add_argument('--workers', type=int, default=0, help='threads decoding images')
+
+def _ensemble(a)->Ensemble:
+    "The ensemble the options name, after checking they fit together"
+    probs = []
+    if a.models and a.snapshots: probs.append('pass --models or --snapshots, not both')
+    if (a.epochs is not None or a.best is not None) and not a.snapshots: probs.append('--epochs and --best need --snapshots')
+    if a.epochs is not None and a.best is not None: probs.append('pass --epochs or --best, not both')
+    if a.tta and a.multi_crop: probs.append('pass --tta or --multi-crop, not both')
+    if a.tta < 0 or a.bs < 1 or a.workers < 0: probs.append('--tta and --workers must be >= 0, --bs >= 1')
+    if probs: raise ValueError('; '.join(probs))
+    kw = dict(weights=a.weights, vote=a.vote)
+    if a.snapshots: return Ensemble.from_snapshots(a.snapshots, epochs=a.epochs, best=a.best, **kw)
+    models = a.models or [Path('runs/train/model.pkl')]
+    for m in models:
+        if not m.exists(): raise FileNotFoundError(f'model {m} not found (train one with cassava-fa train)')
+    return Ensemble(models, **kw)
+
+def _images(src:Path)->list:
     files = test_items(src) if (src/'test_images').is_dir() else test_items(src, folder='.')
     if not files: raise FileNotFoundError(f'no images in {src}')
-    learn = load_learner(a.model)
-    sub = submission(files, predict_files(learn, files, tta=a.tta))
-    _write_csv(sub, a.out)
-    print(f'wrote {a.out} ({len(sub)} rows)')
+    return files
+
+# %% ../nbs/99_cli.ipynb #c0014
+def predict(a:argparse.Namespace)->pd.DataFrame:
+    "Predict a folder of images (or a competition folder's `test_images/`) with a model or an ensemble; write a submission"
+    ens, files = _ensemble(a), _images(a.images)
+    probs = ens.predict(files, tta=a.tta, multi_crop=a.multi_crop, bs=a.bs, n_workers=a.workers)
+    sub = write_submission(probs, files, a.out, vocab=ens)
+    print(f'wrote {a.out} ({len(sub)} rows, {len(ens.members)} model(s), '
+          f'{(a.multi_crop and "multi-crop " + str(a.multi_crop)) or ("tta " + str(a.tta))})')
     return sub
+
+def estimate_time(a:argparse.Namespace):
+    "Estimate how long `predict` with the same options takes on `--n-images` images"
+    ens, files = _ensemble(a), _images(a.images)
+    if a.sample < 1: raise ValueError('--sample must be >= 1')
+    est = estimate_inference_time(ens, n_images=a.n_images, sample=files[:a.sample], budget_hours=a.budget_hours,
+                                  tta=a.tta, multi_crop=a.multi_crop, bs=a.bs, n_workers=a.workers)
+    print(est)
+    return est
 
 def sample(a:argparse.Namespace)->Path:
     "Create the sample dataset and print where it is"
@@ -185,7 +225,6 @@ def sample(a:argparse.Namespace)->Path:
     print(p)
     return p
 
-# %% ../nbs/99_cli.ipynb #c0014
 def parser()->argparse.ArgumentParser:
     "The `cassava-fa` argument parser"
     p = argparse.ArgumentParser(prog='cassava-fa', description='Leaf-disease classification with fastai + timm: the Cassava '
@@ -194,12 +233,16 @@ def parser()->argparse.ArgumentParser:
     t = sub.add_parser('train', help='train one fold and write model, metrics, epoch table and submission',
                        description='Train on one fold; with no --data, on the bundled sample (digits 0-4 in the competition layout).')
     _train_args(t); t.set_defaults(func=train)
-    pr = sub.add_parser('predict', help='predict images with an exported model and write a submission')
-    pr.add_argument('--model', type=Path, default=Path('runs/train/model.pkl'), help='exported learner (model.pkl)')
-    pr.add_argument('--images', type=Path, default=None, help='competition folder or image folder (default: the sample)')
-    pr.add_argument('--tta', type=int, default=0, help='number of augmented passes (0: none)')
+    pr = sub.add_parser('predict', help='predict images with a model or an ensemble and write a submission')
+    _predict_args(pr)
     pr.add_argument('--out', type=Path, default=Path('submission.csv'), help='submission file to write')
     pr.set_defaults(func=predict)
+    e = sub.add_parser('estimate-time', help='estimate how long predict takes on the hidden test set')
+    _predict_args(e)
+    e.add_argument('--n-images', type=int, default=15000, help='images of the real run (the hidden test set: ~15,000)')
+    e.add_argument('--sample', type=int, default=64, help='how many of the images to time')
+    e.add_argument('--budget-hours', type=float, default=9., help="warn past this (Kaggle's limit: 9 h)")
+    e.set_defaults(func=estimate_time)
     s = sub.add_parser('sample', help='create the bundled sample dataset and print its folder')
     s.add_argument('--dest', type=Path, default=None, help='where to create it (default: the cache)')
     s.add_argument('--force', action='store_true', help='rebuild it')

@@ -10,7 +10,13 @@ def run(*args, cwd=None):
 
 def test_help():
     r = run('--help')
-    assert r.returncode == 0 and all(c in r.stdout for c in ('train', 'predict', 'sample'))
+    assert r.returncode == 0 and all(c in r.stdout for c in ('train', 'predict', 'estimate-time', 'sample'))
+    for cmd in ('predict', 'estimate-time'):
+        r = run(cmd, '--help')
+        assert r.returncode == 0
+        for flag in ('--models', '--snapshots', '--epochs', '--best', '--tta', '--multi-crop', '--images', '--bs', '--workers'):
+            assert flag in r.stdout, (cmd, flag)
+    assert '--n-images' in r.stdout and '--budget-hours' in r.stdout
     r = run('train', '--help')
     assert r.returncode == 0
     for flag in ('--data', '--arch', '--fold', '--epochs', '--size', '--bs', '--lr', '--seed', '--out', '--loss', '--opt',
