@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import cv2
 from PIL import Image, ImageOps
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, StratifiedGroupKFold
 from functools import partial
 from fastai.data.block import DataBlock, TransformBlock, CategoryBlock
 from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor
-from .core import CASSAVA_LABELS, cache_dir
+from .core import CASSAVA_LABELS, CASSAVA_SHORT, cache_dir
 from . import augment
 from .augment import AlbumentationsTransform
 
 # %% auto #0
 __all__ = ['CASSAVA_2019_FOLDERS', 'load_image', 'CassavaDataError', 'read_cassava', 'read_cassava_2019', 'add_folds',
-           'sample_dataset', 'test_items', 'cassava_dls']
+           'sample_dataset', 'sample_dataset_2019', 'test_items', 'cassava_dls']
 
 # %% ../nbs/02_data.ipynb #c0006
 def _pil_rgb(fn)->np.ndarray:
@@ -142,12 +142,27 @@ def read_cassava_2019(path, # folder holding `cbb/ cbsd/ cgm/ cmd/ healthy/` (of
     return df
 
 # %% ../nbs/02_data.ipynb #c0018
-def add_folds(df:pd.DataFrame, n_splits:int=5, seed:int=42, by:str='label')->pd.DataFrame:
-    "A copy of `df` with a stratified `fold` column (0..n_splits-1), deterministic for `seed`"
+def add_folds(df:pd.DataFrame, # the table, e.g. from `read_cassava`
+              n_splits:int=5, # number of folds
+              seed:int=42, # shuffling seed: the same seed gives the same folds
+              by:str='label', # the column the folds are stratified on
+              groups=None, # one group id per row (e.g. `find_duplicates(df)`): a group stays in one fold
+              drop_duplicates:bool=False, # with `groups`: keep only the first row of each group
+             )->pd.DataFrame:
+    "A copy of `df` with a stratified `fold` column (0..n_splits-1), deterministic for `seed`; groups kept in one fold"
     df = df.copy().reset_index(drop=True)
+    if groups is None:
+        if drop_duplicates: raise ValueError('drop_duplicates needs groups (e.g. groups=find_duplicates(df))')
+        splits = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(len(df)), df[by])
+    else:
+        groups = np.asarray(groups)
+        if len(groups) != len(df): raise ValueError(f'{len(groups)} group ids for {len(df)} rows')
+        if drop_duplicates:
+            keep = ~pd.Series(groups).duplicated().values
+            df, groups = df[keep].reset_index(drop=True), groups[keep]
+        splits = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(len(df)), df[by], groups)
     df['fold'] = -1
-    skf = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    for k, (_, idx) in enumerate(skf.split(np.zeros(len(df)), df[by])): df.loc[idx, 'fold'] = k
+    for k, (_, idx) in enumerate(splits): df.loc[idx, 'fold'] = k
     return df
 
 # %% ../nbs/02_data.ipynb #c0020
@@ -193,6 +208,38 @@ def sample_dataset(dest=None, # where to create it (default: `cache_dir()/'sampl
         os.replace(tmp, dest)          # atomic: another process never sees half a dataset
     except OSError:
         if not (dest/'train.csv').exists(): raise   # lost a race with another process that finished first
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+# %% ../nbs/02_data.ipynb #n0001
+def sample_dataset_2019(dest=None, # where to create it (default: `cache_dir()/'sample_2019'`)
+                        n:int=150, # new photos of digits
+                        n_dup:int=12, # 2020 training photos re-encoded into it
+                        force:bool=False, # rebuild even if present
+                       )->Path:
+    "A 2019-layout folder (`cbb/ cbsd/ cgm/ cmd/ healthy/`) built from the sample, with `n_dup` near-duplicates of 2020 photos"
+    from sklearn.datasets import load_digits
+    dest = Path(dest) if dest is not None else cache_dir()/'sample_2019'
+    if (dest/'README.txt').exists() and not force: return dest
+    src = sample_dataset()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix='.sample19-', dir=dest.parent))   # same file system: the rename is atomic
+    try:
+        X, y = load_digits(n_class=5, return_X_y=True)
+        rng = np.random.default_rng(19)
+        for d in CASSAVA_2019_FOLDERS: (tmp/d).mkdir()
+        for i in rng.choice(len(y), n, replace=False):
+            Image.fromarray(_digit_to_photo(X[i].reshape(8, 8), rng)).save(tmp/CASSAVA_2019_FOLDERS[y[i]]/f'train-{i}.jpg', quality=90)
+        t = pd.read_csv(src/'train.csv')
+        for _, r in t.sample(n_dup, random_state=19).iterrows():
+            im = Image.open(src/'train_images'/r.image_id)
+            im = im.resize((round(im.width * .9), round(im.height * .9)), Image.BILINEAR)
+            im.save(tmp/CASSAVA_2019_FOLDERS[r.label]/f'dup-{r.image_id}', quality=70)
+        (tmp/'README.txt').write_text('A stand-in for the 2019 Cassava data (folder per class), made by cassava_fa.sample_dataset_2019;\n'
+                                      f'dup-*.jpg are re-encoded copies of {src}/train_images photos.\n')
+        if dest.exists(): shutil.rmtree(dest)
+        os.replace(tmp, dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return dest
