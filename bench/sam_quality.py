@@ -21,6 +21,7 @@ from cassava_fa.augment import valid_aug
 from cassava_fa.data import sample_dataset, read_cassava, add_folds, cassava_dls
 from cassava_fa.learner import cassava_learner
 from cassava_fa.optim import SAM
+from cassava_fa.testing import quiet
 
 SETTINGS = {'base': ('base', lambda: None), 'sam0.05': ('SAM ρ=0.05', lambda: SAM(rho=.05)),
             'sam0.1': ('SAM ρ=0.1', lambda: SAM(rho=.1)),
@@ -41,8 +42,8 @@ def run(df, path, cb, seed, a):
     seed_everything(seed)
     dls = cassava_dls(df, path, fold=0, size=a.size, bs=a.bs,
                       train_aug=valid_aug(a.size) if a.aug == 'resize' else None)
-    learn = cassava_learner(dls, a.arch, pretrained=False, cbs=[cb] if cb is not None else None)
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(a.epochs, a.lr)
+    learn = quiet(cassava_learner(dls, a.arch, pretrained=False, cbs=[cb] if cb is not None else None))
+    learn.fit_one_cycle(a.epochs, a.lr)
     trn, val, acc = learn.recorder.values[-1][:3]
     return float(val), float(acc), float(trn)
 

@@ -16,8 +16,8 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.learner import Learner
 from fastai.callback.core import Callback
-from fastai.callback.progress import ProgressCallback
 from cassava_fa.optim import SAM
+from cassava_fa.testing import quiet
 
 class StepTimer(Callback):
     "Sum the wall time of the training batches (forward, backward, SAM, step) and count forward passes"
@@ -46,8 +46,7 @@ def main():
     for k, cbs in variants.items():
         dls = DataLoaders(DataLoader(ds, bs=a.bs), DataLoader(ds[:a.bs], bs=a.bs), device=dev)
         timers[k] = StepTimer()
-        learn = Learner(dls, copy.deepcopy(model0), loss_func=nn.CrossEntropyLoss(), cbs=cbs+[timers[k]])
-        learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)]); learn.logger = lambda *_: None
+        learn = quiet(Learner(dls, copy.deepcopy(model0), loss_func=nn.CrossEntropyLoss(), cbs=cbs+[timers[k]]))
         learn.model.register_forward_pre_hook(lambda m, i, t=timers[k]: setattr(t, 'fwd', t.fwd + m.training))
         learners[k] = learn
     times = {k: [] for k in variants}

@@ -1,4 +1,4 @@
-"""Tiny learners on synthetic tensors and on the sample data, and `quiet`, for the notebooks, `tests/` and `bench/`.
+"""Tiny learners on synthetic tensors and on the sample data, `quiet`, and a SIGKILL helper, for the notebooks, `tests/` and `bench/`.
 
 Docs: https://cassava-fa.github.io/cassava_fa/testing.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://cassava-fa.github.io/cassava_fa/testing.html.md"""
 
 # %% ../nbs/90_testing.ipynb #n0013
 from __future__ import annotations
-import random
+import random, signal, subprocess, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -25,7 +25,7 @@ from .core import seed_everything
 
 # %% auto #0
 __all__ = ['quiet', 'TensorItems', 'tiny_net', 'tiny_learner', 'weights', 'TinyCNN', 'synth_dls', 'synth_learner', 'ToyDS',
-           'toy_model', 'toy_learner', 'sample_learner']
+           'toy_model', 'toy_learner', 'sample_learner', 'sigkill_at']
 
 # %% ../nbs/90_testing.ipynb #n0016
 def quiet(learn:Learner, # the learner to silence
@@ -95,11 +95,15 @@ def synth_dls(n:int=64, # images; three quarters train, the rest validate
     return dls
 
 def synth_learner(loss_func=None, # default: cross-entropy
-                  model:nn.Module|None=None, # default: `TinyCNN()`
-                  **kwargs, # passed to `synth_dls`
+                  model:nn.Module|None=None, # default: a `TinyCNN` for the `c` classes
+                  cbs=None, # callbacks
+                  quiet:bool=True, # no progress bar, no epoch table
+                  **kwargs, # passed to `synth_dls` (n, bs, c, size)
                  )->Learner:
     "A `Learner` on `synth_dls` with a `TinyCNN`, lr 1e-2"
-    return Learner(synth_dls(**kwargs), model or TinyCNN(), loss_func=loss_func or CrossEntropyLossFlat(), lr=1e-2)
+    dls = synth_dls(**kwargs)
+    learn = Learner(dls, model or TinyCNN(dls.c), loss_func=loss_func or CrossEntropyLossFlat(), lr=1e-2, cbs=cbs)
+    return globals()['quiet'](learn) if quiet else learn
 
 # %% ../nbs/90_testing.ipynb #n0024
 class ToyDS:
@@ -142,9 +146,10 @@ def sample_learner(arch:str='resnet10t', # a tiny timm architecture
                    size:int=32, # image side
                    bs:int=64, # batch size
                    fold:int|None=0, # validation fold of `add_folds(n_splits=5, seed=42)`
-                   seed:int=0, # `seed_everything` seed
+                   seed:int=0, # `seed_everything` seed, before the data and the model are made
                    quiet:bool=True, # no progress bar, no epoch table
                    dls_kwargs:dict|None=None, # passed to `cassava_dls`
+                   per_fold:int|None=None, # keep only the first `per_fold` images of each fold (None: all)
                    **kwargs, # passed to `cassava_learner` (loss_func, cbs, ...)
                   )->Learner:
     "A `cassava_learner` on the bundled sample dataset, `pretrained=False`"
@@ -153,6 +158,29 @@ def sample_learner(arch:str='resnet10t', # a tiny timm architecture
     seed_everything(seed)
     path = sample_dataset()
     df = add_folds(read_cassava(path), n_splits=5, seed=42)
+    if per_fold is not None: df = df.groupby('fold').head(per_fold)
     learn = cassava_learner(cassava_dls(df, path, fold=fold, size=size, bs=bs, **(dls_kwargs or {})), arch,
                             pretrained=False, **kwargs)
     return globals()['quiet'](learn) if quiet else learn
+
+# %% ../nbs/90_testing.ipynb #n0031
+def sigkill_at(cmd:list, # the command line, e.g. `[sys.executable, 'train.py', ...]`
+               marker, # the file the process creates when it reaches the point to be killed at
+               timeout:float=90, # seconds to wait for `marker`
+               **kwargs, # passed to `subprocess.Popen` (`cwd`, `env`, ...)
+              )->int:
+    "Run `cmd`, kill it with SIGKILL as soon as `marker` exists, and return its exit status (`-signal.SIGKILL`)"
+    marker, t0 = Path(marker), time.monotonic()
+    with tempfile.TemporaryFile('w+') as err:    # a file, not a pipe: a chatty process never blocks on a full pipe
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True, **kwargs)
+        try:
+            while not marker.exists():
+                if p.poll() is not None: raise RuntimeError(f'{cmd} exited with {p.returncode} before creating {marker}:\n{_tail(err)}')
+                if time.monotonic() - t0 > timeout: raise TimeoutError(f'{marker} did not appear within {timeout} s:\n{_tail(err)}')
+                time.sleep(.05)
+        finally:
+            if p.poll() is None: p.send_signal(signal.SIGKILL)
+            p.wait()
+    return p.returncode
+
+def _tail(f, n:int=4000)->str: f.seek(0); return f.read()[-n:]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from fastcore.test import test_close as close   # aliased: pytest would collect `test_close`
+from cassava_fa.testing import sample_learner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,23 +36,14 @@ def run_fresh(script, *args, cwd)->dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 @pytest.fixture(scope='module')
-def data():
-    from cassava_fa.all import sample_dataset, read_cassava, add_folds, test_items
-    path = sample_dataset()
-    return path, add_folds(read_cassava(path)), test_items(path)
+def items():
+    "The sample dataset's test images"
+    from cassava_fa.data import sample_dataset, test_items
+    return test_items(sample_dataset())
 
-def quiet(learn):
-    "`learn` without the progress bar and the logger, so the test output stays readable"
-    from fastai.callback.progress import ProgressCallback
-    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)]); learn.logger = lambda *_: None
-    return learn
-
-def test_export_predict_in_fresh_process(data, tmp_path):
+def test_export_predict_in_fresh_process(items, tmp_path):
     "A trained learner predicts the same probabilities after `load_learner` in another process and folder"
-    from cassava_fa.all import cassava_dls, cassava_learner
-    path, df, items = data
-    torch.manual_seed(0)
-    learn = quiet(cassava_learner(cassava_dls(df, path, fold=0, size=32, bs=32), 'resnet10t'))
+    learn = sample_learner(bs=32)
     learn.fit(1, 1e-3)
     learn.export(tmp_path/'model.pkl')
     _, idx, probs = learn.predict(items[0])
@@ -60,14 +52,10 @@ def test_export_predict_in_fresh_process(data, tmp_path):
     assert got['idx'] == int(idx) and got['idx'] in range(5) and got['label'] == str(got['idx'])
     close(sum(got['probs']), 1., eps=1e-5)
 
-def test_export_cassava_loss_get_preds_in_fresh_process(data, tmp_path):
+def test_export_cassava_loss_get_preds_in_fresh_process(items, tmp_path):
     "A learner with a cassava_fa loss round-trips it: same loss, and `get_preds` on a test_dl returns probabilities"
-    from cassava_fa.all import cassava_dls, cassava_learner
     from cassava_fa.losses import BiTemperedLoss
-    path, df, items = data
-    torch.manual_seed(0)
-    learn = quiet(cassava_learner(cassava_dls(df, path, fold=0, size=32, bs=32), 'resnet10t',
-                                  loss_func=BiTemperedLoss(t1=.8, t2=1.4)))
+    learn = sample_learner(bs=32, loss_func=BiTemperedLoss(t1=.8, t2=1.4))
     learn.export(tmp_path/'model.pkl')
     probs, _ = learn.get_preds(dl=learn.dls.test_dl(items))
     got = run_fresh(GET_PREDS, tmp_path/'model.pkl', *items, cwd=ROOT)

@@ -1,32 +1,27 @@
 """Kill real training processes with SIGKILL and resume them with `SnapshotCheckpoint(resume=True)`.
 
-Each test writes a small training script to `tmp_path` (seeded, tiny conv net on random tensors whose items draw
-from Python's, NumPy's and torch's generators), runs it uninterrupted for reference, runs it again and kills it,
-resumes it in a new process, and compares the final weights bit for bit."""
-import json, os, signal, subprocess, sys, time, textwrap
+Each test writes a small training script to `tmp_path` (`toy_learner` from `cassava_fa.testing`: seeded, a tiny conv
+net on random tensors whose items draw from Python's, NumPy's and torch's generators), runs it uninterrupted for
+reference, runs it again and kills it (`sigkill_at`), resumes it in a new process, and compares the final weights
+bit for bit."""
+import json, os, signal, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from cassava_fa.testing import sigkill_at
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent('''
-    import argparse, os, random, signal, time
+    import argparse, os, signal, time
     from pathlib import Path
-    import numpy as np, torch
-    from torch import nn
+    import torch
     from fastai.callback.core import Callback
     from fastai.callback.schedule import fit_one_cycle, fine_tune
-    from fastai.data.core import DataLoaders
-    from fastai.data.load import DataLoader
-    from fastai.learner import Learner
-    from fastai.losses import CrossEntropyLossFlat
-    from fastai.metrics import accuracy
-    from fastai.torch_core import params
     import cassava_fa.snapshots as T
     from cassava_fa.learner import GradualUnfreezing
-    from cassava_fa.core import seed_everything
+    from cassava_fa.testing import toy_learner
 
     ap = argparse.ArgumentParser()
     ap.add_argument('path'); ap.add_argument('out'); ap.add_argument('--mode', default='fit')
@@ -36,16 +31,6 @@ SCRIPT = textwrap.dedent('''
     a = ap.parse_args()
     torch.set_num_threads(1)
 
-    class DS:
-        def __init__(self, n, seed):
-            g = torch.Generator().manual_seed(seed)
-            self.x = torch.randn(n, 3, 16, 16, generator=g); self.y = self.x.mean((2, 3)).argmax(1)
-        def __len__(self): return len(self.x)
-        def __getitem__(self, i):
-            x = self.x[i].flip(-1) if random.random() < .5 else self.x[i]
-            return x + float(np.random.randn()) * .01 + .1 * torch.randn_like(x), self.y[i]
-
-    blk = lambda ci, co, s: nn.Sequential(nn.Conv2d(ci, co, 3, s, 1), nn.BatchNorm2d(co), nn.ReLU())
     class Hang(Callback):
         order = 99
         def before_batch(self):
@@ -60,15 +45,9 @@ SCRIPT = textwrap.dedent('''
                 os.truncate(path, os.path.getsize(path) // 2); os.kill(os.getpid(), signal.SIGKILL)
         T.save_file = dying
 
-    seed_everything(0)
-    dls = DataLoaders(DataLoader(DS(96, 1), bs=16, shuffle=True), DataLoader(DS(32, 2), bs=32))
-    model = nn.Sequential(blk(3, 8, 1), blk(8, 16, 2),
-                          nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(.2), nn.Linear(16, 3)))
     cbs = [T.SnapshotCheckpoint(resume=a.resume), Hang()]
     if a.mode == 'fit': cbs.append(GradualUnfreezing({0: 1, 1: 2, 3: None}))
-    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, path=a.path, cbs=cbs,
-                    splitter=lambda m: [params(m[0]), params(m[1]), params(m[2])])
-    learn.remove_cb(learn.progress); learn.logger = lambda o: None
+    learn = toy_learner(a.path, cbs=cbs)   # seeded, quiet, three parameter groups
     if a.mode == 'fit': learn.fit_one_cycle(4, slice(1e-3, 1e-2))
     else: learn.fine_tune(3, 1e-2, freeze_epochs=1)
     T.save_weights(learn.model, a.out)
@@ -108,18 +87,10 @@ def ref(tmp_path_factory):
 def test_sigkill_then_resume_is_bitwise_identical(tmp_path, ref, mode, last):
     "SIGKILL during the epoch after `last`'s snapshot; the resumed run ends with the uninterrupted run's weights"
     (tmp_path/'train.py').write_text(SCRIPT)
-    p = subprocess.Popen(_cmd(tmp_path, 'run', 'out.safetensors', '--mode', mode, '--hang-in', str(last + 1)),
-                         cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        t0 = time.time()
-        while not (tmp_path/'out.safetensors.hanging').exists():     # the next epoch is under way
-            assert p.poll() is None, p.stderr.read()[-4000:]
-            assert time.time() - t0 < 90, 'training did not reach the kill point'
-            time.sleep(.05)
-        m = _manifest(tmp_path, 'run')
-        assert [e['epoch'] for e in m] == list(range(last + 1))      # epoch `last`'s snapshot is there
-    finally: p.send_signal(signal.SIGKILL); p.wait()
-    assert p.returncode == -signal.SIGKILL
+    rc = sigkill_at(_cmd(tmp_path, 'run', 'out.safetensors', '--mode', mode, '--hang-in', str(last + 1)),
+                    tmp_path/'out.safetensors.hanging', cwd=ROOT, env=ENV)   # killed while the next epoch is under way
+    assert rc == -signal.SIGKILL
+    assert [e['epoch'] for e in _manifest(tmp_path, 'run')] == list(range(last + 1))   # epoch `last`'s snapshot is there
     assert not (tmp_path/'out.safetensors').exists()
 
     r = _run(tmp_path, 'run', 'out.safetensors', '--mode', mode, '--resume')
