@@ -60,11 +60,16 @@ class AlbumentationsTransform(RandTransform):
         store_attr('train_aug,valid_aug,tta_aug')
         self.use_tta = False
 
-    def before_call(self, b, split_idx:int|None):
+    def before_call(self,
+                    b, # the item about to be transformed
+                    split_idx:int|None, # 0 training, 1 validation, None test/predict
+                   ):
         super().before_call(b, split_idx)
         self.idx = split_idx
 
-    def pipeline(self, split_idx:int|None)->albu.Compose:
+    def pipeline(self,
+                 split_idx:int|None, # 0 training, 1 validation, None test/predict
+                )->albu.Compose:
         "The pipeline that runs for `split_idx`"
         if split_idx != 0: return self.valid_aug
         return self.tta_aug if (self.use_tta and self.tta_aug is not None) else self.train_aug
@@ -78,7 +83,9 @@ class AlbumentationsTransform(RandTransform):
         return TensorImage(torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1))
 
     @contextmanager
-    def tta(self, tta_aug:albu.Compose|None=None):
+    def tta(self,
+            tta_aug:albu.Compose|None=None, # the pipeline to use; default the one given at construction
+           ):
         "Use `tta_aug` (or the one given at construction) for split 0 inside the block"
         old = self.use_tta, self.tta_aug
         self.use_tta, self.tta_aug = True, (tta_aug or self.tta_aug)
@@ -86,7 +93,8 @@ class AlbumentationsTransform(RandTransform):
         finally: self.use_tta, self.tta_aug = old
 
 # %% ../nbs/01_augment.ipynb #n0001
-def albumentations_tfm(dl)->AlbumentationsTransform|None:
+def albumentations_tfm(dl, # a fastai `DataLoader`
+                      )->AlbumentationsTransform|None:
     "The `AlbumentationsTransform` in `dl`'s item pipeline, or None (e.g. DataLoaders not made by `cassava_dls`)"
     return next((t for t in getattr(getattr(dl, 'after_item', None), 'fs', []) if isinstance(t, AlbumentationsTransform)), None)
 

@@ -49,7 +49,9 @@ def cache_dir()->Path:
     return p
 
 # %% ../nbs/00_core.ipynb #c0012
-def atomic_write(path, write_fn):
+def atomic_write(path, # the file to write; its folder is created if needed
+                 write_fn, # `write_fn(tmp_path)` writes the content to the temporary file it is given
+                ):
     "Call `write_fn(tmp_path)` then rename to `path`, so a crash never leaves a half-written file"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
@@ -134,7 +136,14 @@ def repair_swaps(learn:Learner, # the learner to repair
     return names
 
 @patch
-def fit(self:Learner, n_epoch, lr=None, wd=None, cbs=None, reset_opt=False, start_epoch=0):
+def fit(self:Learner,
+        n_epoch, # epochs to train
+        lr=None, # learning rate(s); default `learn.lr`
+        wd=None, # weight decay; default the optimizer's
+        cbs=None, # extra callbacks for this fit only
+        reset_opt=False, # re-create the optimizer first
+        start_epoch=0, # the epoch to start from (fastai's resume, skipping epochs)
+       ):
     "fastai's `Learner.fit`; every attribute a callback swapped with `swap_attr` is back however the fit ends"
     try: return _fastai_fit(self, n_epoch, lr=lr, wd=wd, cbs=cbs, reset_opt=reset_opt, start_epoch=start_epoch)
     finally: repair_swaps(self)

@@ -34,7 +34,8 @@ def _pil_rgb(fn)->np.ndarray:
             return np.repeat(a[..., None], 3, axis=2)
         return np.asarray(im.convert('RGB'))
 
-def load_image(fn:str|Path)->np.ndarray:
+def load_image(fn:str|Path, # any image file OpenCV or PIL can read
+              )->np.ndarray:
     "Read any image file as an `HxWx3` RGB uint8 array"
     a = cv2.imread(str(fn), cv2.IMREAD_COLOR)
     if a is None: return _pil_rgb(fn)
@@ -43,7 +44,11 @@ def load_image(fn:str|Path)->np.ndarray:
 # %% ../nbs/02_data.ipynb #c0011
 class CassavaDataError(ValueError):
     "Raised before training when the table or the images are unusable; lists every problem found"
-    def __init__(self, source, problems, max_show=20):
+    def __init__(self,
+                 source, # what was checked: a csv file, a folder, a table
+                 problems, # one message per problem found
+                 max_show=20, # problems listed in the message (the rest are counted)
+                ):
         self.source, self.problems = source, list(problems)
         lines = [f'  - {p}' for p in self.problems[:max_show]]
         if len(self.problems) > max_show: lines.append(f'  ... and {len(self.problems) - max_show} more')
@@ -245,7 +250,9 @@ def sample_dataset_2019(dest=None, # where to create it (default: `cache_dir()/'
     return dest
 
 # %% ../nbs/02_data.ipynb #c0035
-def test_items(path, folder:str='test_images')->list:
+def test_items(path, # the competition folder
+               folder:str='test_images', # its sub-folder of test images
+              )->list:
     "The test images of a competition folder, sorted by file name"
     d = Path(path)/folder
     if not d.is_dir(): raise FileNotFoundError(f'{d} not found: pass the competition folder that holds {folder}/')

@@ -98,7 +98,8 @@ def timm_model(arch:str, # a timm architecture name, e.g. 'tf_efficientnet_b3_ns
                            f'Check that the file was saved from the same architecture.') from None
 
 # %% ../nbs/07_learner.ipynb #c0011
-def timm_splitter(model:nn.Module)->list:
+def timm_splitter(model:nn.Module, # a timm model, or `nn.Sequential(timm body, fastai head)`
+                 )->list:
     "Parameter groups from timm's `group_matcher`: stem, each stage, head (the classifier last)"
     body, head = (model[0], model[1]) if isinstance(model, nn.Sequential) and len(model) == 2 else (model, None)
     groups = group_parameters(body, body.group_matcher(coarse=True))
@@ -207,7 +208,9 @@ class GradualUnfreezing(GlobalEpoch):
                 raise ValueError(f'epoch {e}: the number of groups to train must be an int >= 1 or None, got {n!r}')
         self.schedule = dict(sorted(schedule.items()))
 
-    def n_train(self, epoch:int)->int|None:
+    def n_train(self,
+                epoch:int, # global epoch
+               )->int|None:
         "How many trailing groups train at global `epoch` (-1: not set by the schedule)"
         es = [e for e in self.schedule if e <= epoch]
         return self.schedule[es[-1]] if es else -1

@@ -19,11 +19,14 @@ __all__ = ['LOSSES', 'to_fp32', 'is_hard_target', 'soft_targets', 'smooth_target
            'FocalLoss', 'FocalCosineLoss', 'get_loss']
 
 # %% ../nbs/03_losses.ipynb #c0005
-def to_fp32(x:Tensor)->Tensor:
+def to_fp32(x:Tensor, # any tensor
+           )->Tensor:
     "`x` as fp32 when it is fp16/bf16; fp32 and fp64 are returned unchanged"
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
-def is_hard_target(target:Tensor, logits:Tensor)->bool:
+def is_hard_target(target:Tensor, # class indices `(N,)` or probabilities `(N, C)`
+                   logits:Tensor, # `(N, C)`
+                  )->bool:
     "True when `target` holds class indices for `logits` (one dimension fewer, integer dtype)"
     return target.ndim == logits.ndim - 1 and not target.is_floating_point()
 
@@ -44,7 +47,9 @@ def smooth_targets(y:Tensor, # probabilities `(N, C)`
     return (1 - smoothing * c / (c - 1)) * y + smoothing / (c - 1)
 
 _REDUCTIONS = ('mean', 'sum', 'none')
-def reduce_loss(loss:Tensor, reduction:str='mean')->Tensor:
+def reduce_loss(loss:Tensor, # per-sample losses `(N,)`
+                reduction:str='mean', # 'mean', 'sum' or 'none'
+               )->Tensor:
     "Reduce per-sample `loss` by `reduction` ('mean', 'sum' or 'none')"
     if reduction not in _REDUCTIONS: raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     return loss.mean() if reduction == 'mean' else loss.sum() if reduction == 'sum' else loss
@@ -64,16 +69,28 @@ class SoftTargetLoss(nn.Module):
         if v not in _REDUCTIONS: raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {v!r}")
         self._reduction = v
 
-    def per_sample(self, logits:Tensor, target:Tensor)->Tensor: raise NotImplementedError
+    def per_sample(self,
+                   logits:Tensor, # `(N, C)`, in fp32 (or fp64)
+                   target:Tensor, # class indices `(N,)` or probabilities `(N, C)`
+                  )->Tensor:
+        "The loss of each sample, `(N,)`: what a subclass implements"
+        raise NotImplementedError
 
-    def forward(self, logits:Tensor, target:Tensor)->Tensor:
+    def forward(self,
+                logits:Tensor, # `(N, C)`, any float dtype
+                target:Tensor, # class indices `(N,)` or probabilities `(N, C)`
+               )->Tensor:
         with torch.autocast(logits.device.type, enabled=False):
             return reduce_loss(self.per_sample(to_fp32(logits), target), self.reduction)
 
-    def activation(self, x:Tensor)->Tensor:
+    def activation(self,
+                   x:Tensor, # logits `(N, C)`
+                  )->Tensor:
         "Probabilities from logits (what `learn.get_preds` returns)"
         return F.softmax(to_fp32(x), dim=-1)
-    def decodes(self, x:Tensor)->Tensor:
+    def decodes(self,
+                x:Tensor, # probabilities `(N, C)`
+               )->Tensor:
         "Predicted class from probabilities"
         return x.argmax(dim=-1)
     def extra_repr(self):
@@ -84,7 +101,8 @@ class SoftTargetLoss(nn.Module):
 class CrossEntropy(SoftTargetLoss):
     "Cross-entropy on hard or soft targets, computed in fp32"
     def __init__(self, smoothing:float=0., # PyTorch's `label_smoothing`: targets become `(1-ε)·y + ε/C`
-                 reduction:str='mean'):
+                 reduction:str='mean', # 'mean', 'sum' or 'none'
+                ):
         super().__init__(reduction)
         if not 0 <= smoothing < 1: raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         self.smoothing = smoothing
@@ -94,7 +112,9 @@ class CrossEntropy(SoftTargetLoss):
 
 class LabelSmoothingCE(CrossEntropy):
     "Label-smoothing cross-entropy (Szegedy et al. 2016, https://arxiv.org/abs/1512.00567) on hard or soft targets"
-    def __init__(self, smoothing:float=0.1, reduction:str='mean'): super().__init__(smoothing, reduction)
+    def __init__(self, smoothing:float=0.1, # PyTorch's `label_smoothing`: targets become `(1-ε)·y + ε/C`
+                 reduction:str='mean', # 'mean', 'sum' or 'none'
+                ): super().__init__(smoothing, reduction)
 
 # %% ../nbs/03_losses.ipynb #c0014
 def tempered_log_softmax(x:Tensor, # logits `(..., C)`
@@ -109,7 +129,10 @@ def tempered_log_softmax(x:Tensor, # logits `(..., C)`
     inside = base > 0
     return torch.where(inside, base.where(inside, 1.).log() / (1 - t), -math.inf)
 
-def tempered_softmax(x:Tensor, t:float, num_iters:int=5)->Tensor:
+def tempered_softmax(x:Tensor, # logits `(..., C)`
+                     t:float, # temperature `t2` (see `tempered_log_softmax`)
+                     num_iters:int=5, # fixed-point steps (t > 1)
+                    )->Tensor:
     "Tempered softmax (the `t2` transfer function of the bi-tempered loss)"
     return tempered_log_softmax(x, t, num_iters).exp()
 
@@ -120,7 +143,8 @@ class BiTemperedLoss(SoftTargetLoss):
                  t2:float=1., # exp temperature > 0: > 1 heavy-tailed softmax, < 1 finite support (needs t1 < 1)
                  smoothing:float=0., # label smoothing: a one-hot 1 becomes `1-smoothing`, the rest `smoothing/(C-1)`
                  num_iters:int=5, # fixed-point iterations of the normalisation when t2 > 1
-                 reduction:str='mean'):
+                 reduction:str='mean', # 'mean', 'sum' or 'none'
+                ):
         super().__init__(reduction)
         if not 0 <= t1 <= 1: raise ValueError(f"t1 must be in [0, 1] (t1 > 1 makes the loss unbounded), got {t1}")
         if t2 <= 0: raise ValueError(f"t2 must be > 0, got {t2}")
@@ -154,7 +178,8 @@ class SymmetricCrossEntropy(SoftTargetLoss):
     def __init__(self, alpha:float=0.1, # weight of the cross-entropy
                  beta:float=1.0, # weight of the reverse cross-entropy
                  A:float=-4, # value of `log 0` in the RCE (the paper's -4; the official code's is ln(1e-4) = -9.21)
-                 reduction:str='mean'):
+                 reduction:str='mean', # 'mean', 'sum' or 'none'
+                ):
         super().__init__(reduction)
         if A >= 0: raise ValueError(f"A must be negative, got {A}")
         self.alpha, self.beta, self.A = alpha, beta, A
@@ -178,7 +203,9 @@ def taylor_log_softmax(x:Tensor, # logits `(..., C)`
     logf = f.log()
     return logf - logf.logsumexp(dim=-1, keepdim=True)
 
-def taylor_softmax(x:Tensor, n:int=2)->Tensor:
+def taylor_softmax(x:Tensor, # logits `(..., C)`
+                   n:int=2, # order of the Taylor polynomial of `exp`: even and >= 2
+                  )->Tensor:
     "Order-`n` Taylor softmax"
     return taylor_log_softmax(x, n).exp()
 
@@ -186,7 +213,8 @@ class TaylorCrossEntropy(SoftTargetLoss):
     "Cross-entropy of the order-`n` Taylor softmax (https://arxiv.org/abs/2011.11538) on hard or soft targets"
     def __init__(self, n:int=2, # order of the Taylor softmax: even, >= 2
                  smoothing:float=0., # label smoothing: a one-hot 1 becomes `1-smoothing`, the rest `smoothing/(C-1)`
-                 reduction:str='mean'):
+                 reduction:str='mean', # 'mean', 'sum' or 'none'
+                ):
         super().__init__(reduction)
         _check_taylor_order(n)
         if not 0 <= smoothing < 1: raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
@@ -209,7 +237,8 @@ def focal_per_sample(logp:Tensor, # log-probabilities `(N, C)`
 class FocalLoss(SoftTargetLoss):
     "Focal loss (Lin et al. 2017, https://arxiv.org/abs/1708.02002) on hard or soft targets"
     def __init__(self, gamma:float=2., # focusing parameter >= 0: down-weights well-classified samples
-                 reduction:str='mean'):
+                 reduction:str='mean', # 'mean', 'sum' or 'none'
+                ):
         super().__init__(reduction)
         if gamma < 0: raise ValueError(f"gamma must be >= 0, got {gamma}")
         self.gamma = gamma
@@ -221,7 +250,8 @@ class FocalCosineLoss(SoftTargetLoss):
     def __init__(self, alpha:float=1, # weight of the focal term inside the `xent` part
                  gamma:float=2, # focusing parameter of the focal term
                  xent:float=0.1, # weight of the focal term against the cosine term
-                 reduction:str='mean'):
+                 reduction:str='mean', # 'mean', 'sum' or 'none'
+                ):
         super().__init__(reduction)
         self.alpha, self.gamma, self.xent = alpha, gamma, xent
     def per_sample(self, x, target):

@@ -61,7 +61,8 @@ def paste_box(x_a:torch.Tensor, # images (N,C,H,W), left untouched
     return out
 
 # %% ../nbs/06_mix.ipynb #c0016
-def fmix_lowfreq(h:int, w:int, # image size
+def fmix_lowfreq(h:int, # image height
+                 w:int, # image width
                  decay_power:float=3., # how fast the spectrum decays: larger gives smoother masks
                 )->torch.Tensor: # (h,w) real image
     "Random low-frequency image: Gaussian spectrum scaled by `1/f**decay_power`, inverse real FFT"
@@ -79,7 +80,8 @@ def binarise_mask(img:torch.Tensor, # any real image
     mask[flat.topk(round(float(lam)*flat.numel())).indices] = 1.
     return mask.view_as(img)
 
-def fmix_mask(h:int, w:int, # image size
+def fmix_mask(h:int, # image height
+              w:int, # image width
               lam:float, # share of the image kept from `x_a`
               decay_power:float=3., # spectrum decay (see `fmix_lowfreq`)
              )->torch.Tensor: # (h,w) mask of 0s and 1s; its mean is the λ to use
@@ -128,7 +130,11 @@ class MixCallback(MixHandler):
         store_attr('p,soft')
         self.old_lf, self.mixed = None, False
 
-    def mix(self, x, y, perm):
+    def mix(self,
+            x:torch.Tensor, # the batch's images (N,C,H,W)
+            y:torch.Tensor, # their targets: classes (N,) or probabilities (N,C)
+            perm:torch.Tensor, # the partner of each image: `x[perm]`
+           ):
         "Return `(mixed x, lam_a, lam_b)` for images `x` with classes `y` and partners `x[perm]`"
         raise NotImplementedError
 
@@ -163,7 +169,10 @@ class MixCallback(MixHandler):
         self.learn.xb = (xm, *self.xb[1:])
         if self.soft: self.learn.yb = (mix_targets(y, self.yb1[0], self.lam_a, self.lam_b, getattr(self.dls, 'c', None)),)
 
-    def lf(self, pred, *yb):
+    def lf(self,
+           pred, # the model's output
+           *yb, # the targets
+          ):
         "The original loss, weighted over the two targets when the batch is mixed"
         if not (self.training and self.mixed): return self.old_lf(pred, *yb)
         with NoneReduce(self.old_lf) as lf:
@@ -215,7 +224,8 @@ class FMix(MixCallback):
         return torch.lerp(x[perm], x, mask.to(x.dtype)), lam, 1-lam
 
 # %% ../nbs/06_mix.ipynb #c0031
-def cam_parts(model:nn.Module):
+def cam_parts(model:nn.Module, # a timm model (or one wrapped in `DistributedDataParallel`)
+             ):
     "`(model, classifier)` for class activation maps, or a `TypeError` that says what SnapMix needs"
     m = getattr(model, 'module', model)                      # unwrap DistributedDataParallel
     get_clf = getattr(m, 'get_classifier', None)

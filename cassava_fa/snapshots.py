@@ -84,7 +84,9 @@ def load_state(path, # a file written by `save_state`
     return _unpack(json.loads(meta), tensors)
 
 # %% ../nbs/08_snapshots.ipynb #c0023
-def save_weights(model, path)->Path:
+def save_weights(model, # a model (`DataParallel` is unwrapped)
+                 path, # the `.safetensors` file to write (atomically)
+                )->Path:
     "Save `model`'s state dict (parameters and buffers) as safetensors, atomically"
     sd = _unshared(get_model(model).state_dict())
     return atomic_write(path, lambda tmp: save_file(sd, str(tmp)))

@@ -39,7 +39,9 @@ def quiet(learn:Learner, # the learner to silence
 class TensorItems(list):
     "A list of `(x, y)` items, for fastai `DataLoader`s; `tta` may set its split (nothing here depends on it)"
     @contextmanager
-    def set_split_idx(self, i): yield self
+    def set_split_idx(self,
+                      i:int, # the split (ignored)
+                     ): yield self
 
 # %% ../nbs/90_testing.ipynb #n0018
 def tiny_net()->nn.Module:
@@ -65,7 +67,8 @@ def tiny_learner(cbs=None, # callbacks
     torch.manual_seed(seed)
     return quiet(Learner(dls, tiny_net(), loss_func=nn.CrossEntropyLoss(), opt_func=opt_func, lr=lr, cbs=cbs, **kwargs))
 
-def weights(m:nn.Module)->list:
+def weights(m:nn.Module, # any model
+           )->list:
     "Copies of the parameters of `m`"
     return [p.detach().clone() for p in m.parameters()]
 
@@ -77,9 +80,13 @@ class TinyCNN(nn.Module):
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU())
         self.fc = nn.Linear(8, c)
-    def forward_features(self, x): return self.body(x)
-    def get_classifier(self): return self.fc
-    def forward(self, x): return self.fc(self.body(x).mean((2, 3)))
+    def forward_features(self,
+                         x:torch.Tensor, # images (N,3,H,W)
+                        )->torch.Tensor: return self.body(x)
+    def get_classifier(self)->nn.Linear: return self.fc
+    def forward(self,
+                x:torch.Tensor, # images (N,3,H,W)
+               )->torch.Tensor: return self.fc(self.body(x).mean((2, 3)))
 
 def synth_dls(n:int=64, # images; three quarters train, the rest validate
               bs:int=16, # batch size
@@ -119,7 +126,9 @@ class ToyDS:
         x = self.x[i].flip(-1) if random.random() < .5 else self.x[i]
         return x + float(np.random.randn()) * .01 + .1 * torch.randn_like(x), self.y[i]
     @contextmanager
-    def set_split_idx(self, i): yield self
+    def set_split_idx(self,
+                      i:int, # the split (ignored)
+                     ): yield self
 
 def toy_model()->nn.Module:
     "Two conv blocks with BatchNorm and a pooled head with Dropout: `model[0]`, `model[1]`, `model[2]`"
