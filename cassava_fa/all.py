@@ -12,3 +12,4 @@ from .mix import *
 from .learner import *
 from .snapshots import *
 from .inference import *
+from .interpret import *
