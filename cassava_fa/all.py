@@ -12,4 +12,5 @@ from .mix import *
 from .learner import *
 from .snapshots import *
 from .inference import *
+from .cv import *
 from .interpret import *
