@@ -318,6 +318,12 @@ def _has_card(learn)->bool:
     "Whether `learn` is a `cassava_learner` on `cassava_dls`, whose snapshots get a `model.json`"
     return bool(getattr(learn, 'arch', None)) and albumentations_tfm(learn.dls.valid) is not None
 
+# %% ../nbs/08_snapshots.ipynb #n0000
+def _advance_bar(learn, epoch:int):
+    "Move fastai's epoch bar past a replayed epoch (its `before_epoch` never runs: the epoch is cancelled first)"
+    mbar = getattr(getattr(learn, 'progress', None), 'mbar', None)
+    if mbar is not None: mbar.update(epoch)
+
 # %% ../nbs/08_snapshots.ipynb #c0029
 class SnapshotCheckpoint(GlobalEpoch):
     "Save weights, optimizer and RNG state every `every` global epochs, keep a manifest, and resume a killed run exactly"
@@ -351,6 +357,7 @@ class SnapshotCheckpoint(GlobalEpoch):
     def before_epoch(self):
         if not in_training_fit(self.learn) or not self._replaying(): return
         _check_replay(self._entry(), self.global_epoch, self.epoch, self.n_epoch, self.snaps.path)
+        _advance_bar(self.learn, self.epoch)
         raise CancelEpochException
 
     def after_cancel_epoch(self):
