@@ -1,4 +1,4 @@
-"""`cassava-fa train | predict | estimate-time | sample`: the whole loop from a shell, with every trick as a flag.
+"""`cassava-fa train | cv | predict | estimate-time | sample`: the whole loop from a shell, with every trick as a flag.
 
 Docs: https://cassava-fa.github.io/cassava_fa/cli.html.md"""
 
@@ -13,7 +13,7 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', ca
 import pandas as pd
 from fastai.learner import load_learner
 from .core import CASSAVA_SHORT, seed_everything, atomic_write
-from .data import read_cassava, add_folds, cassava_dls, sample_dataset, test_items
+from .data import read_cassava, read_cassava_2019, add_folds, sample_dataset, test_items
 from .augment import train_aug
 from .losses import LOSSES, get_loss
 from .optim import OPTIMIZERS, get_optimizer, SAM
@@ -22,9 +22,12 @@ from .learner import cassava_learner, GradualUnfreezing
 from .callbacks import EpochTable
 from .snapshots import SnapshotCheckpoint
 from .inference import Ensemble, write_submission, estimate_inference_time
+from .cv import train_fold, cross_validate, CVResult, find_duplicates, experiment_row, log_experiment
+from .interpret import save_interpretation, class_names
 
 # %% auto #0
-__all__ = ['MIXES', 'parse_schedule', 'train', 'parse_epochs', 'predict', 'estimate_time', 'sample', 'parser', 'cli', 'main']
+__all__ = ['MIXES', 'parse_schedule', 'train', 'cv', 'parse_epochs', 'predict', 'estimate_time', 'sample', 'parser', 'cli',
+           'main']
 
 # %% ../nbs/99_cli.ipynb #c0005
 MIXES = {'none': None, 'mixup': MixUp, 'cutmix': CutMix, 'fmix': FMix, 'snapmix': SnapMix}
@@ -44,7 +47,9 @@ def parse_schedule(s:str)->dict:
 def _train_args(p:argparse.ArgumentParser):
     g = p.add_argument_group('data')
     g.add_argument('--data', type=Path, help='competition folder (train.csv, train_images/, test_images/); default: the bundled sample')
-    g.add_argument('--fold', type=int, default=0, help='validation fold (of --n-folds stratified folds)')
+    g.add_argument('--data-2019', type=Path, default=None, help="the 2019 data's folder per class (cbb/ cbsd/ cgm/ cmd/ healthy/), trained on as a second source")
+    g.add_argument('--dedup', action='store_true', help='keep near-identical photos (perceptual hash) in one fold')
+    g.add_argument('--fold', type=int, default=None, help='train: the validation fold (of --n-folds; default 0)')
     g.add_argument('--n-folds', type=int, default=5, help='number of folds')
     g.add_argument('--size', type=int, default=32, help='image side fed to the model (the competition: 380-512)')
     g.add_argument('--bs', type=int, default=32, help='batch size')
@@ -76,8 +81,10 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--unfreeze', type=parse_schedule, default=None, help="gradual unfreezing, e.g. '0:1,2:3,4:all'")
     g.add_argument('--snapshots', action='store_true', help='save a snapshot every epoch under OUT/snapshots')
     g.add_argument('--resume', action='store_true', help='continue a killed run from its last snapshot (implies --snapshots)')
+    g.add_argument('--tta', type=int, default=0, help='TTA rounds for the out-of-fold predictions and the submission')
     g = p.add_argument_group('output')
-    g.add_argument('--out', type=Path, default=Path('runs/train'), help='folder for model.pkl, metrics.json, history.csv, submission.csv')
+    g.add_argument('--out', type=Path, default=Path('runs/train'), help='train: folder for model.pkl, metrics.json, history.csv, oof.npy, submission.csv; cv: the run root')
+    g.add_argument('--note', default='', help='a note for the experiment log (experiments.csv / .md beside the run)')
 
 # %% ../nbs/99_cli.ipynb #c0009
 def _check_args(a):
@@ -88,7 +95,9 @@ def _check_args(a):
     if not 0 <= a.mix_p <= 1: probs.append('--mix-p must be in [0, 1]')
     if not 0 < a.min_scale <= 1: probs.append('--min-scale must be in (0, 1]')
     if not 0 <= a.aug_p <= 1: probs.append('--aug-p must be in [0, 1]')
-    if not 0 <= a.fold < a.n_folds: probs.append(f'--fold {a.fold} is not in 0..{a.n_folds - 1}')
+    if a.fold is not None and not 0 <= a.fold < a.n_folds: probs.append(f'--fold {a.fold} is not in 0..{a.n_folds - 1}')
+    if a.tta < 0: probs.append('--tta must be >= 0')
+    if a.dedup and a.data_2019 is None and a.data is None: pass
     if a.out.exists() and not a.out.is_dir(): probs.append(f'--out {a.out} exists and is not a folder')
     loss_opts = {'--t1': a.t1, '--t2': a.t2, '--smoothing': a.smoothing, '--taylor-n': a.taylor_n}
     takes = inspect.signature(LOSSES[a.loss].__init__).parameters
@@ -106,8 +115,32 @@ def _callbacks(a)->list:
     if a.sam: cbs.append(SAM(rho=a.rho, adaptive=a.adaptive, every=a.sam_every))
     if MIXES[a.mix] is not None: cbs.append(MIXES[a.mix](p=a.mix_p))
     if a.unfreeze: cbs.append(GradualUnfreezing(a.unfreeze))
-    if a.snapshots or a.resume: cbs.append(SnapshotCheckpoint(dir=(a.out/'snapshots').resolve(), resume=a.resume))
     return cbs
+
+def _table(a)->tuple:
+    "`(path, table with folds, test images)`: train.csv (and the 2019 folder), validated, deduplicated if asked"
+    path = a.data if a.data is not None else sample_dataset()
+    df = read_cassava(path)                                      # raises on bad input, before anything trains
+    if a.data_2019 is not None:
+        classes = df.attrs['classes']
+        df = pd.concat([df, read_cassava_2019(a.data_2019)], ignore_index=True); df.attrs['classes'] = classes
+    groups = find_duplicates(df, cache=a.out/'hashes.csv') if a.dedup else None
+    df = add_folds(df, n_splits=a.n_folds, seed=a.seed, groups=groups)
+    return path, df, (test_items(path) if (Path(path)/'test_images').is_dir() else [])
+
+def _fold_options(a)->dict:
+    "What `train_fold` gets from the options: the same for `train --fold k` and every fold of `cv`"
+    kw = dict(arch=a.arch, epochs=a.epochs, lr=a.lr, size=a.size, bs=a.bs, pretrained=a.pretrained or False,
+              freeze_epochs=a.freeze_epochs, fine_tune=bool(a.pretrained and not a.unfreeze),
+              train_aug=train_aug(a.size, scale=(a.min_scale, 1.), p=a.aug_p), tta=a.tta, seed=a.seed, num_workers=a.workers,
+              loss_func=get_loss(a.loss, t1=a.t1, t2=a.t2, smoothing=a.smoothing, n=a.taylor_n),
+              opt_func=get_optimizer(a.opt), head=a.head)
+    if a.wd is not None: kw['wd'] = a.wd
+    return kw
+
+_LOGGED = ('arch', 'size', 'bs', 'epochs', 'lr', 'loss', 't1', 't2', 'smoothing', 'opt', 'sam', 'rho', 'mix', 'mix_p',
+           'unfreeze', 'pretrained', 'tta', 'seed', 'n_folds', 'data_2019', 'dedup')
+def _logged(a)->dict: return {k: getattr(a, k) for k in _LOGGED if getattr(a, k, None) not in (None, False)}
 
 # %% ../nbs/99_cli.ipynb #c0010
 def _write_csv(df:pd.DataFrame, f:Path): atomic_write(f, lambda t: df.to_csv(t, index=False))
@@ -117,44 +150,64 @@ def _write_json(d:dict, f:Path): atomic_write(f, lambda t: Path(t).write_text(js
 def train(a:argparse.Namespace)->dict:
     "Train as `cassava-fa train` does; returns the metrics written to `OUT/metrics.json`"
     _check_args(a)
-    seed_everything(a.seed)
-    path = a.data if a.data is not None else sample_dataset()
-    df = add_folds(read_cassava(path), n_splits=a.n_folds, seed=a.seed)   # raises on bad input, before anything trains
-    tests = test_items(path) if (Path(path)/'test_images').is_dir() else []
-    loss = get_loss(a.loss, t1=a.t1, t2=a.t2, smoothing=a.smoothing, n=a.taylor_n)
-    opt_func = get_optimizer(a.opt)
+    if a.fold is None: a.fold = 0
+    path, df, tests = _table(a)
     cbs = _callbacks(a) + [EpochTable()]
-    dls = cassava_dls(df, path, fold=a.fold, size=a.size, bs=a.bs, num_workers=a.workers,
-                      train_aug=train_aug(a.size, scale=(a.min_scale, 1.), p=a.aug_p))
-    learn = cassava_learner(dls, a.arch, pretrained=a.pretrained or False, loss_func=loss, opt_func=opt_func,
-                            head=a.head, cbs=cbs, **({'wd': a.wd} if a.wd is not None else {}))
     a.out.mkdir(parents=True, exist_ok=True)
-    print(f'training {a.arch} on {len(dls.train_ds)} images, validating on fold {a.fold} ({len(dls.valid_ds)} images)')
-    start = time.time()
-    if a.pretrained and not a.unfreeze: learn.fine_tune(a.epochs, a.lr, freeze_epochs=a.freeze_epochs)
-    else: learn.fit_one_cycle(a.epochs, a.lr)
-    secs = time.time() - start
-    with learn.no_bar(): return _finish(a, learn, dls, tests, cbs, secs)
+    print(f'training {a.arch} on {(df.fold != a.fold).sum()} images, validating on fold {a.fold} ({(df.fold == a.fold).sum()} images)')
+    learn, rec = train_fold(df, a.fold, a.out, path=path, cbs=cbs, snapshots=a.snapshots or a.resume, resume=a.resume,
+                            **_fold_options(a))
+    with learn.no_bar(): return _finish(a, learn, tests, rec)
 
-def _finish(a, learn, dls, tests, cbs, secs)->dict:
+def _finish(a, learn, tests, rec)->dict:
     "Evaluate, export and write every output of a finished `train`"
+    dls = learn.dls
     probs, targs, losses = learn.get_preds(ds_idx=1, with_loss=True)
     pred = probs.argmax(1)
     acc = (pred == targs).float().mean().item()
     per_class = {CASSAVA_SHORT[c] if c < len(CASSAVA_SHORT) else str(c): float((pred[targs == c] == c).float().mean())
                  for c in range(dls.c) if (targs == c).any()}
     metrics = dict(valid_loss=losses.mean().item(), accuracy=acc, per_class_accuracy=per_class,
-                   n_train=len(dls.train_ds), n_valid=len(dls.valid_ds), train_seconds=round(secs, 1),
+                   n_train=len(dls.train_ds), n_valid=len(dls.valid_ds), train_seconds=rec['seconds'],
                    options={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items() if k != 'func'})
     table = learn.epoch_table.table()
-    learn.remove_cbs([cb for cb in cbs if isinstance(cb, (SnapshotCheckpoint, EpochTable))])
+    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, (SnapshotCheckpoint, EpochTable))])
     atomic_write(a.out/'model.pkl', lambda t: learn.export(Path(t).resolve()))
     _write_csv(table, a.out/'history.csv')
-    if tests: write_submission(Ensemble([learn]).predict(tests, progress=False), tests, a.out/'submission.csv', vocab=learn)
+    if tests: write_submission(Ensemble([learn]).predict(tests, tta=a.tta, progress=False), tests, a.out/'submission.csv', vocab=learn)
     _write_json(metrics, a.out/'metrics.json')
+    log_experiment(a.out.resolve().parent, experiment_row('train', None, {**_logged(a), 'fold': a.fold}, rec['seconds'], a.note,
+                                                metrics={'accuracy': round(acc, 4), 'valid_loss': round(metrics['valid_loss'], 4)}))
     print(f'validation accuracy: {acc:.4f}  (loss {metrics["valid_loss"]:.4f})')
-    print(f'wrote {a.out}/: model.pkl, history.csv, metrics.json' + (', submission.csv' if tests else ''))
+    print(f'wrote {a.out}/: model.pkl, history.csv, metrics.json, oof.npy' + (', submission.csv' if tests else ''))
     return metrics
+
+def cv(a:argparse.Namespace)->CVResult:
+    "Cross-validate as `cassava-fa cv` does (or `--merge` fold folders); writes OOF, scores, plots and a log row to OUT"
+    if a.merge:
+        res = CVResult.merge(a.merge)
+        res.save(a.out)
+        log_experiment(a.out, experiment_row('cv --merge', res, {'folds': sorted(res.fold_dirs)}, 0., a.note))
+        classes, files = None, None
+    else:
+        _check_args(a)
+        if a.fold is not None: raise ValueError('cv runs --folds (default: all of them); --fold is for train')
+        if a.snapshots or a.resume: raise ValueError('cv always snapshots and resumes its folds: drop --snapshots / --resume')
+        path, df, _ = _table(a)
+        folds = a.folds if a.folds is not None else list(range(a.n_folds))
+        bad = [k for k in folds if not 0 <= k < a.n_folds]
+        if bad: raise ValueError(f'--folds {bad} are not in 0..{a.n_folds - 1}')
+        print(f'cross-validating {a.arch}: folds {folds} of {len(df)} images, in {a.out}')
+        res = cross_validate(df, path=path, folds=folds, out=a.out, note=a.note, cbs=_callbacks(a), **_fold_options(a))
+        classes, files = df.attrs.get('classes'), list(df.file)
+    names = class_names(res.vocab, classes)
+    done = ~np.isnan(res.oof).any(1)
+    pngs = save_interpretation(a.out, res.oof[done], res.df.label.values[done], res.vocab, names, scores=res.scores,
+                               run_dirs={f'fold_{k}': d/'snapshots' for k, d in res.fold_dirs.items() if (d/'snapshots').is_dir()},
+                               files=[f for f, m in zip(files, done) if m] if files else None)
+    print(res.scores.round(4).to_string())
+    print(f'wrote {a.out}/: oof.npy, oof_rows.csv, scores.csv, experiments.csv, ' + ', '.join(Path(p).name for p in pngs.values()))
+    return res
 
 # %% ../nbs/99_cli.ipynb #c0013
 def parse_epochs(s:str)->list:
@@ -230,9 +283,15 @@ def parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='cassava-fa', description='Leaf-disease classification with fastai + timm: the Cassava '
                                 'competition\'s bag of tricks from a shell.')
     sub = p.add_subparsers(dest='command', required=True)
-    t = sub.add_parser('train', help='train one fold and write model, metrics, epoch table and submission',
+    t = sub.add_parser('train', help='train one fold and write model, metrics, epoch table, OOF and submission',
                        description='Train on one fold; with no --data, on the bundled sample (digits 0-4 in the competition layout).')
     _train_args(t); t.set_defaults(func=train)
+    c = sub.add_parser('cv', help='cross-validate: every fold, OOF predictions, CV per fold and source, plots, experiment log',
+                       description='Train every fold (resuming killed ones) with the train options, or --merge fold folders trained apart.')
+    _train_args(c)
+    c.add_argument('--folds', type=parse_epochs, default=None, help="the folds to run, e.g. '0,1,2,3,4' or '0-4' (default: all)")
+    c.add_argument('--merge', type=Path, nargs='+', default=None, help='instead of training: merge fold folders (cassava-fa train --fold k --out DIR)')
+    c.set_defaults(func=cv, out=Path('runs/cv'))
     pr = sub.add_parser('predict', help='predict images with a model or an ensemble and write a submission')
     _predict_args(pr)
     pr.add_argument('--out', type=Path, default=Path('submission.csv'), help='submission file to write')

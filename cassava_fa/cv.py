@@ -117,6 +117,8 @@ def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) a
                tta:int=0, # TTA rounds for the out-of-fold predictions
                seed:int=42, # `seed_everything` seed at the start of the fold
                snapshots:bool=True, # snapshot every epoch (needed to resume a killed fold)
+               resume:bool|None=None, # continue the fold's snapshots (None: when `out/snapshots` holds a run)
+               fine_tune:bool|None=None, # `fine_tune` (True) or `fit_one_cycle` (False); None: `fine_tune` when `pretrained`
                num_workers:int=0, # DataLoader workers
                **kwargs, # passed to `cassava_learner` (loss_func, opt_func, head, wd, metrics, ...)
               ):
@@ -129,10 +131,12 @@ def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) a
     seed_everything(seed)
     dls = cassava_dls(fit_df, path, fold=fold, size=size, bs=bs, train_aug=train_aug, valid_aug=valid_aug, num_workers=num_workers)
     fcbs, run = _fold_cbs(cbs), (out/'snapshots').resolve()
-    if snapshots: fcbs.append(SnapshotCheckpoint(dir=run, resume=(run/'manifest.json').exists()))
+    if resume is None: resume = (run/'manifest.json').exists()
+    if snapshots: fcbs.append(SnapshotCheckpoint(dir=run, resume=resume))
+    elif resume: raise ValueError('resume needs snapshots')
     learn = cassava_learner(dls, arch, pretrained=pretrained, cbs=fcbs, **kwargs)
     start = time.time()
-    if pretrained: learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
+    if (bool(pretrained) if fine_tune is None else fine_tune): learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
     else: learn.fit_one_cycle(epochs, lr)
     secs = time.time() - start
     files = (list(df.file.iloc[rows]) if 'file' in df.columns else
@@ -179,14 +183,15 @@ def cv_scores(oof:np.ndarray, # N × C out-of-fold probabilities (NaN rows: not 
     if (y[done] < 0).any():
         i = int(np.flatnonzero(done & (y < 0))[0])
         raise ValueError(f'row {i}: label {df.label.iloc[i]!r} is not one of the columns {vocab}')
-    src = df.source.astype(str).values if 'source' in df.columns else np.full(len(df), 'all')
+    src = (np.array(['' if pd.isna(v) else str(v) for v in df.source]) if 'source' in df.columns
+           else np.full(len(df), 'all'))
     scored = np.isin(src, valid_sources) if valid_sources else np.ones(len(df), bool)
     folds = sorted(df.fold[done].unique())
     rows = {}
     for k in folds + ['overall']:
         m = done & (df.fold.values == k if k != 'overall' else True)
         r = dict(zip(['n', 'accuracy', 'loss'], _score(oof[m & scored], y[m & scored])))
-        for s in sorted(set(src)):
+        for s in sorted(set(src[done])):
             r.update(zip([f'n_{s}', f'accuracy_{s}', f'loss_{s}'], _score(oof[m & (src == s)], y[m & (src == s)])))
         rows[k] = r
     return pd.DataFrame.from_dict(rows, orient='index')
