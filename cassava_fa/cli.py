@@ -10,7 +10,7 @@ import argparse, inspect, json, sys, time, warnings
 from pathlib import Path
 # fastai uses torch.jit.script at import time; torch 2.14 warns about it on every command. Not actionable by users.
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-import pandas as pd
+import numpy as np, pandas as pd
 from fastai.learner import load_learner
 from .core import CASSAVA_SHORT, seed_everything, atomic_write
 from .data import read_cassava, read_cassava_2019, add_folds, sample_dataset, test_items
@@ -200,7 +200,7 @@ def cv(a:argparse.Namespace)->CVResult:
         print(f'cross-validating {a.arch}: folds {folds} of {len(df)} images, in {a.out}')
         res = cross_validate(df, path=path, folds=folds, out=a.out, note=a.note, cbs=_callbacks(a), **_fold_options(a))
         classes, files = df.attrs.get('classes'), list(df.file)
-    names = class_names(res.vocab, classes)
+    names = class_names(res.vocab, classes, short=True)       # short names: the plots' axes and titles stay readable
     done = ~np.isnan(res.oof).any(1)
     pngs = save_interpretation(a.out, res.oof[done], res.df.label.values[done], res.vocab, names, scores=res.scores,
                                run_dirs={f'fold_{k}': d/'snapshots' for k, d in res.fold_dirs.items() if (d/'snapshots').is_dir()},

@@ -33,6 +33,10 @@ def test_train_then_predict(tmp_path):
     r = run('predict', '--model', tmp_path/'run'/'model.pkl', '--out', tmp_path/'sub.csv', cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert pd.read_csv(tmp_path/'sub.csv').equals(pd.read_csv(tmp_path/'run'/'submission.csv'))
+    r = run('cv', '--merge', tmp_path/'run', '--out', tmp_path/'cv', cwd=tmp_path)      # a one-fold "cross-validation"
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'overall' in r.stdout and (tmp_path/'cv'/'confusion.png').exists() and (tmp_path/'cv'/'oof.npy').exists()
+    assert len(pd.read_csv(tmp_path/'cv'/'experiments.csv')) == 1
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     r = run('train', '--data', tmp_path/'missing', '--out', tmp_path/'run')
