@@ -6,7 +6,7 @@ Docs: https://cassava-fa.github.io/cassava_fa/data.html.md"""
 
 # %% ../nbs/02_data.ipynb #c0002
 from __future__ import annotations
-import json, os, shutil, tempfile
+import json, os, re, shutil, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd
 import cv2
@@ -14,14 +14,16 @@ from PIL import Image, ImageOps
 from sklearn.model_selection import StratifiedKFold, StratifiedGroupKFold
 from functools import partial
 from fastai.data.block import DataBlock, TransformBlock, CategoryBlock
-from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor
+from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor, Categorize, Category
+from fastai.torch_core import show_title
+from fastcore.basics import merge
 from .core import CASSAVA_LABELS, CASSAVA_SHORT, cache_dir
 from . import augment
 from .augment import AlbumentationsTransform
 
 # %% auto #0
 __all__ = ['CASSAVA_2019_FOLDERS', 'load_image', 'CassavaDataError', 'read_cassava', 'read_cassava_2019', 'add_folds',
-           'sample_dataset', 'sample_dataset_2019', 'test_items', 'cassava_dls']
+           'sample_dataset', 'sample_dataset_2019', 'test_items', 'DiseaseCategory', 'NamedCategorize', 'cassava_dls']
 
 # %% ../nbs/02_data.ipynb #c0006
 def _pil_rgb(fn)->np.ndarray:
@@ -258,6 +260,32 @@ def test_items(path, # the competition folder
     if not d.is_dir(): raise FileNotFoundError(f'{d} not found: pass the competition folder that holds {folder}/')
     return sorted(p for p in d.iterdir() if p.suffix.lower() in _IMG_EXTS)
 
+# %% ../nbs/02_data.ipynb #n0001
+def _short(name:str)->str:
+    "'Cassava Bacterial Blight (CBB)' -> 'CBB'; a name without an abbreviation in parentheses is kept"
+    m = re.search(r'\(([^()]+)\)\s*$', name)
+    return m.group(1) if m else name
+
+class DiseaseCategory(Category):
+    "A decoded label: its value as in train.csv (`str(o)`), shown as its class name (`o.display`)"
+    def __new__(cls, value, # the label value
+                display=None, # what `show` writes (default: the value)
+               ):
+        o = super().__new__(cls, value)
+        o.display = str(value) if display is None else display
+        return o
+    def show(self, ctx=None, **kwargs): return show_title(self.display, ctx=ctx, **merge(self._show_args, kwargs))
+
+class NamedCategorize(Categorize):
+    "fastai's `Categorize`; decoded labels keep their value and show as their (short) class name"
+    def __init__(self, vocab=None, # the label values, in output order
+                 names:dict|None=None, # label value -> class name (the label map)
+                 **kwargs, # passed to `Categorize`
+                ):
+        super().__init__(vocab=vocab, **kwargs)
+        self.names = {k: _short(v) for k, v in (names or {}).items()}
+    def decodes(self, o): v = self.vocab[o]; return DiseaseCategory(v, self.names.get(v))
+
 # %% ../nbs/02_data.ipynb #c0036
 def _file_col(df, path):
     if 'file' in df.columns: return df.file
@@ -287,7 +315,9 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
         splitter = IndexSplitter(valid_idx)
     aug = AlbumentationsTransform(train_aug or augment.train_aug(size), valid_aug or augment.valid_aug(size))
     if vocab is None: vocab = sorted(df.attrs['classes']) if 'classes' in df.attrs else sorted(df.label.unique())
-    dblock = DataBlock(blocks=(TransformBlock(type_tfms=load_image, batch_tfms=IntToFloatTensor), CategoryBlock(vocab=vocab)),
+    names = df.attrs.get('classes') or (dict(enumerate(CASSAVA_LABELS)) if list(vocab) == list(range(5)) else {})
+    ylabel = TransformBlock(type_tfms=NamedCategorize(vocab=vocab, names=names))
+    dblock = DataBlock(blocks=(TransformBlock(type_tfms=load_image, batch_tfms=IntToFloatTensor), ylabel),
                        get_x=ColReader('file'), get_y=ColReader('label'), splitter=splitter,
                        item_tfms=aug)
     dls = dblock.dataloaders(df, path=Path('.'), bs=bs, num_workers=num_workers, **kwargs)
