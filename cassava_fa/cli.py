@@ -32,7 +32,8 @@ __all__ = ['MIXES', 'parse_schedule', 'train', 'cv', 'parse_epochs', 'predict', 
 # %% ../nbs/99_cli.ipynb #c0005
 MIXES = {'none': None, 'mixup': MixUp, 'cutmix': CutMix, 'fmix': FMix, 'snapmix': SnapMix}
 
-def parse_schedule(s:str)->dict:
+def parse_schedule(s:str, # e.g. '0:1,2:3,4:all'
+                  )->dict:
     "Parse an unfreezing schedule like '0:1,2:3,4:all' into {0: 1, 2: 3, 4: None}"
     out = {}
     for part in s.split(','):
@@ -147,7 +148,8 @@ def _write_csv(df:pd.DataFrame, f:Path): atomic_write(f, lambda t: df.to_csv(t, 
 def _write_json(d:dict, f:Path): atomic_write(f, lambda t: Path(t).write_text(json.dumps(d, indent=2, default=str)))
 
 # %% ../nbs/99_cli.ipynb #c0011
-def train(a:argparse.Namespace)->dict:
+def train(a:argparse.Namespace, # the parsed `cassava-fa train` options
+         )->dict:
     "Train as `cassava-fa train` does; returns the metrics written to `OUT/metrics.json`"
     _check_args(a)
     if a.fold is None: a.fold = 0
@@ -182,7 +184,8 @@ def _finish(a, learn, tests, rec)->dict:
     print(f'wrote {a.out}/: model.pkl, history.csv, metrics.json, oof.npy' + (', submission.csv' if tests else ''))
     return metrics
 
-def cv(a:argparse.Namespace)->CVResult:
+def cv(a:argparse.Namespace, # the parsed `cassava-fa cv` options
+      )->CVResult:
     "Cross-validate as `cassava-fa cv` does (or `--merge` fold folders); writes OOF, scores, plots and a log row to OUT"
     if a.merge:
         res = CVResult.merge(a.merge)
@@ -203,14 +206,15 @@ def cv(a:argparse.Namespace)->CVResult:
     names = class_names(res.vocab, classes, short=True)       # short names: the plots' axes and titles stay readable
     done = ~np.isnan(res.oof).any(1)
     pngs = save_interpretation(a.out, res.oof[done], res.df.label.values[done], res.vocab, names, scores=res.scores,
-                               run_dirs={f'fold_{k}': d/'snapshots' for k, d in res.fold_dirs.items() if (d/'snapshots').is_dir()},
+                               run_dirs={f'fold_{k}': d/'snapshots' for k, d in res.fold_dirs.items() if (d/'snapshots').is_dir()} or None,
                                files=[f for f, m in zip(files, done) if m] if files else None)
     print(res.scores.round(4).to_string())
     print(f'wrote {a.out}/: oof.npy, oof_rows.csv, scores.csv, experiments.csv, ' + ', '.join(Path(p).name for p in pngs.values()))
     return res
 
 # %% ../nbs/99_cli.ipynb #c0013
-def parse_epochs(s:str)->list:
+def parse_epochs(s:str, # e.g. '6,7,8,9' or '6-9'
+                )->list:
     "Parse '6,7,8,9' or '6-9' into [6, 7, 8, 9]"
     try:
         if '-' in s: lo, hi = map(int, s.split('-')); return list(range(lo, hi + 1))
@@ -254,7 +258,8 @@ def _images(src:Path)->list:
     return files
 
 # %% ../nbs/99_cli.ipynb #c0014
-def predict(a:argparse.Namespace)->pd.DataFrame:
+def predict(a:argparse.Namespace, # the parsed `cassava-fa predict` options
+           )->pd.DataFrame:
     "Predict a folder of images (or a competition folder's `test_images/`) with a model or an ensemble; write a submission"
     ens, files = _ensemble(a), _images(a.images)
     probs = ens.predict(files, tta=a.tta, multi_crop=a.multi_crop, bs=a.bs, n_workers=a.workers)
@@ -263,7 +268,8 @@ def predict(a:argparse.Namespace)->pd.DataFrame:
           f'{(a.multi_crop and "multi-crop " + str(a.multi_crop)) or ("tta " + str(a.tta))})')
     return sub
 
-def estimate_time(a:argparse.Namespace):
+def estimate_time(a:argparse.Namespace, # the parsed `cassava-fa estimate-time` options
+                 ):
     "Estimate how long `predict` with the same options takes on `--n-images` images"
     ens, files = _ensemble(a), _images(a.images)
     if a.sample < 1: raise ValueError('--sample must be >= 1')
@@ -272,7 +278,8 @@ def estimate_time(a:argparse.Namespace):
     print(est)
     return est
 
-def sample(a:argparse.Namespace)->Path:
+def sample(a:argparse.Namespace, # the parsed `cassava-fa sample` options
+          )->Path:
     "Create the sample dataset and print where it is"
     p = sample_dataset(a.dest, force=a.force)
     print(p)
@@ -308,13 +315,15 @@ def parser()->argparse.ArgumentParser:
     s.set_defaults(func=sample)
     return p
 
-def cli(argv=None):
+def cli(argv=None, # the arguments (default: `sys.argv[1:]`)
+       ):
     "Run a `cassava-fa` command given its arguments; returns what the command returns, raises on bad input"
     a = parser().parse_args(argv)
     if getattr(a, 'images', 1) is None: a.images = sample_dataset()
     return a.func(a)
 
-def main(argv=None):
+def main(argv=None, # the arguments (default: `sys.argv[1:]`)
+        ):
     "Entry point of the `cassava-fa` command: bad input is one clear message and exit status 2"
     try: cli(argv)
     except (ValueError, FileNotFoundError, FileExistsError) as e:

@@ -219,7 +219,8 @@ class CVResult:
         "Snapshot files of every fold, for `Ensemble.from_snapshots`"
         return snapshot_files([d/'snapshots' for d in self.fold_dirs.values()], epochs, best, by)
 
-    def save(self, dir)->Path:
+    def save(self, dir, # the folder to write (created if needed)
+            )->Path:
         "Write `oof.npy`, `oof_rows.csv`, `scores.csv` and `cv.json` to `dir` (no pickle)"
         dir = Path(dir); dir.mkdir(parents=True, exist_ok=True)
         atomic_write(dir/'oof.npy', lambda t: np.save(open(t, 'wb'), self.oof))
@@ -231,7 +232,8 @@ class CVResult:
         return dir
 
     @classmethod
-    def load(cls, dir)->CVResult:
+    def load(cls, dir, # a folder written by `save`
+            )->CVResult:
         "Read a result written by `save`"
         dir = Path(dir)
         m = json.loads((dir/'cv.json').read_text())

@@ -260,7 +260,7 @@ def test_items(path, # the competition folder
     if not d.is_dir(): raise FileNotFoundError(f'{d} not found: pass the competition folder that holds {folder}/')
     return sorted(p for p in d.iterdir() if p.suffix.lower() in _IMG_EXTS)
 
-# %% ../nbs/02_data.ipynb #n0001
+# %% ../nbs/02_data.ipynb #c305291d
 def _short(name:str)->str:
     "'Cassava Bacterial Blight (CBB)' -> 'CBB'; a name without an abbreviation in parentheses is kept"
     m = re.search(r'\(([^()]+)\)\s*$', name)
@@ -274,7 +274,9 @@ class DiseaseCategory(Category):
         o = super().__new__(cls, value)
         o.display = str(value) if display is None else display
         return o
-    def show(self, ctx=None, **kwargs): return show_title(self.display, ctx=ctx, **merge(self._show_args, kwargs))
+    def show(self, ctx=None, # the matplotlib axes to title (None: print)
+             **kwargs, # passed to `show_title`
+            ): return show_title(self.display, ctx=ctx, **merge(self._show_args, kwargs))
 
 class NamedCategorize(Categorize):
     "fastai's `Categorize`; decoded labels keep their value and show as their (short) class name"

@@ -132,14 +132,16 @@ class Member:
     model:nn.Module # in eval mode on the ensemble's device
     valid:albu.Compose # the clean round's pipeline (the learner's validation pipeline)
     size:tuple # (height, width) the model takes
-    mean:np.ndarray # normalisation after scaling to [0, 1]
-    std:np.ndarray
+    mean:np.ndarray # normalisation mean, after scaling to [0, 1]
+    std:np.ndarray # normalisation standard deviation
     act:object # logits -> probabilities (the loss's activation)
     vocab:list # the label value of each output column
-    name:str = 'member'
+    name:str = 'member' # how timings and errors call it
 
     @classmethod
-    def from_learner(cls, learn:Learner, name:str='learner')->Member:
+    def from_learner(cls, learn:Learner, # a learner on DataLoaders from `cassava_dls`
+                     name:str='learner', # how timings and errors call it
+                    )->Member:
         "A member predicting as `learn.get_preds` on a test `DataLoader` does"
         aug = albumentations_tfm(learn.dls.valid)
         if aug is None: raise ValueError(f'{name}: Ensemble members need DataLoaders from cassava_dls (an albumentations pipeline)')
@@ -381,10 +383,10 @@ def write_submission(probs, # `N × C` probabilities (array or tensor)
 class InferenceEstimate:
     "The extrapolated time of an ensemble's prediction and where it goes"
     seconds:float # estimated wall time for `n_images`
-    n_images:int
+    n_images:int # images of the run it predicts
     per_image:float # seconds per image on the sample
     breakdown:pd.DataFrame # seconds per part, on the sample and extrapolated
-    budget_hours:float
+    budget_hours:float # the time limit it is compared with
     @property
     def hours(self)->float: return self.seconds / 3600
     @property

@@ -176,7 +176,8 @@ def training_history(run_dir, # a run folder of `SnapshotCheckpoint` (holding `m
              **e.get('metrics', {})} for e in entries]
     return pd.DataFrame(rows).sort_values('epoch').set_index('epoch').astype(float)
 
-def run_name(run_dir)->str:
+def run_name(run_dir, # a snapshot run folder (e.g. fold_0/snapshots)
+            )->str:
     "The run's name for a legend: `fold_0` for `fold_0/models/snapshots` and `fold_0/snapshots`"
     parts = list(Path(run_dir).parts)
     while len(parts) > 1 and parts[-1] in ('snapshots', 'models'): parts.pop()

@@ -1,20 +1,22 @@
 """Every public parameter of cassava_fa's API is documented on its own line, with a docment (`# ...` after it).
 
-Checked for the modules of notebooks 00-08 and 90 (`MODULES`): every function in a module's `__all__`, the
+Checked for every module (`MODULES`): every function in a module's `__all__`, the
 constructor and the public methods of every class in it, and the methods a module `@patch`es onto other classes
 (found through `_modidx`). `self`/`cls` need none, nor a `**kwargs` that `@delegates` replaced by the target's
 parameters; a method that overrides one of a cassava_fa base class inherits the base's docments, parameter by
 position (`BiTemperedLoss.per_sample(x, target)` is documented by `SoftTargetLoss.per_sample(logits, target)`)."""
-import importlib, inspect
+import dataclasses, importlib, inspect
 import pytest
 from fastcore.docments import docments
 
-MODULES = ['core', 'augment', 'data', 'losses', 'callbacks', 'optim', 'mix', 'learner', 'snapshots', 'testing']
+MODULES = ['core', 'augment', 'data', 'losses', 'callbacks', 'optim', 'mix', 'learner', 'snapshots', 'inference', 'cv',
+           'interpret', 'testing', 'cli']
 
 def _own(f)->bool: return (getattr(f, '__module__', None) or '').startswith('cassava_fa')
 
 def _params(f)->list:
-    "Names of `f`'s own parameters (not those `@delegates` adds), `self`/`cls` aside"
+    "Names of `f`'s own parameters (not those `@delegates` adds), `self`/`cls` aside; a dataclass's are its fields"
+    if inspect.isclass(f): return [k.name for k in dataclasses.fields(f)]
     c = inspect.unwrap(f).__code__   # `@contextmanager` wraps the function
     n = c.co_argcount + c.co_kwonlyargcount + bool(c.co_flags & inspect.CO_VARARGS) + bool(c.co_flags & inspect.CO_VARKEYWORDS)
     return [k for k in c.co_varnames[:n] if k not in ('self', 'cls')]
@@ -40,8 +42,9 @@ def _units(mod:str):
         o = getattr(m, n)
         if inspect.isfunction(o) and _own(o): yield n, o, None
         if not (inspect.isclass(o) and _own(o)): continue
+        if dataclasses.is_dataclass(o): yield n, o, None        # its fields, documented in the class body
         for k, v in o.__dict__.items():
-            if k.startswith('_') and k != '__init__': continue
+            if k.startswith('_') and (k != '__init__' or dataclasses.is_dataclass(o)): continue
             if isinstance(v, (classmethod, staticmethod)): v = v.__func__
             if inspect.isfunction(v): yield f'{n}.{k}', v, o
     from cassava_fa._modidx import d
