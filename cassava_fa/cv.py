@@ -6,7 +6,7 @@ Docs: https://cassava-fa.github.io/cassava_fa/cv.html.md"""
 
 # %% ../nbs/10_cv.ipynb #v002
 from __future__ import annotations
-import copy, fcntl, inspect, json, subprocess, time, warnings
+import copy, fcntl, hashlib, inspect, json, subprocess, time, warnings
 from functools import partial
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -90,13 +90,18 @@ def _fold_cbs(cbs)->list:
     "Fresh callbacks for one fold: `cbs()` when it is a function, else deep copies of the instances given"
     return list(cbs()) if callable(cbs) else [copy.deepcopy(cb) for cb in L(cbs)]
 
-def _fit_rows(df, fold, valid_sources)->pd.DataFrame:
-    "`df` without the rows of `fold` whose source is not in `valid_sources`"
-    if not valid_sources: return df
-    unknown = set(valid_sources) - set(df.source)
-    if unknown: raise ValueError(f'valid_sources {sorted(unknown)} are not in the table; sources: {sorted(set(df.source))}')
-    keep = (df.fold != fold) | df.source.isin(valid_sources)
-    if not ((df.fold == fold) & keep).any(): raise ValueError(f'fold {fold} has no rows of sources {valid_sources}')
+def _fit_rows(df, fold, valid_sources, train_mask=None)->pd.DataFrame:
+    "`df` without the rows of `fold` whose source is not in `valid_sources`, nor the other folds' rows `train_mask` drops"
+    keep = np.ones(len(df), bool)
+    if train_mask is not None:
+        tm = np.asarray(train_mask)
+        if tm.dtype != bool or tm.shape != (len(df),): raise ValueError(f'train_mask must be {len(df)} booleans, one per row of df')
+        keep &= (df.fold.values == fold) | tm
+    if valid_sources:
+        unknown = set(valid_sources) - set(df.source)
+        if unknown: raise ValueError(f'valid_sources {sorted(unknown)} are not in the table; sources: {sorted(set(df.source))}')
+        keep &= (df.fold.values != fold) | df.source.isin(valid_sources).values
+        if not ((df.fold.values == fold) & keep).any(): raise ValueError(f'fold {fold} has no rows of sources {valid_sources}')
     return df[keep]
 
 def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) and a `file` column
@@ -114,6 +119,7 @@ def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) a
                train_aug=None, # albumentations training pipeline (default `train_aug(size)`)
                valid_aug=None, # validation pipeline (default `valid_aug(size)`)
                valid_sources=None, # validate (and score) on these sources only, e.g. ['2020']
+               train_mask=None, # one boolean per row of `df`: False rows are not trained on (still predicted, scored)
                tta:int=0, # TTA rounds for the out-of-fold predictions
                seed:int=42, # `seed_everything` seed at the start of the fold
                snapshots:bool=True, # snapshot every epoch (needed to resume a killed fold)
@@ -127,7 +133,7 @@ def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) a
     if 'fold' not in df.columns: raise ValueError('df has no `fold` column: call add_folds(df) first')
     rows = np.flatnonzero(df.fold.values == fold)
     if not len(rows): raise ValueError(f'fold {fold} has no rows; folds present: {sorted(df.fold.unique())}')
-    fit_df = _fit_rows(df, fold, valid_sources)
+    fit_df = _fit_rows(df, fold, valid_sources, train_mask)
     seed_everything(seed)
     dls = cassava_dls(fit_df, path, fold=fold, size=size, bs=bs, train_aug=train_aug, valid_aug=valid_aug, num_workers=num_workers)
     fcbs, run = _fold_cbs(cbs), (out/'snapshots').resolve()
@@ -143,7 +149,7 @@ def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) a
              [str(Path(path)/'train_images'/n) for n in df.image_id.iloc[rows]])
     probs = Ensemble([learn]).predict(files, tta=tta, progress=False)
     last = learn.recorder.values[-1] if learn.recorder.values else [None, None]
-    rec = dict(fold=int(fold), n_rows=len(df), rows=rows.tolist(), vocab=[v.item() if hasattr(v, 'item') else v for v in dls.vocab],
+    rec = dict(fold=int(fold), n_rows=len(df), n_trained=int((fit_df.fold != fold).sum()), rows=rows.tolist(), vocab=[v.item() if hasattr(v, 'item') else v for v in dls.vocab],
                train_loss=float(last[0]), valid_loss=float(last[1]) if last[1] is not None else None, epochs=epochs,
                seconds=round(secs, 1), tta=tta, valid_sources=valid_sources, arch=arch, size=size)
     _write_fold(out, probs, df.iloc[rows], rec)
@@ -278,9 +284,16 @@ def cross_validate(df:pd.DataFrame, # the table with `fold` (`add_folds`) and `f
     out, folds = Path(out), [int(k) for k in (sorted(df.fold.unique()) if folds is None else folds)]
     bad = [k for k in folds if k not in set(df.fold)]
     if bad: raise ValueError(f'folds {bad} are not in the table; folds present: {sorted(df.fold.unique())}')
-    start = time.time()
+    start, sig = time.time(), json.dumps({k: _describe(v) for k, v in kwargs.items()}, sort_keys=True, indent=1)
     for k in folds:
-        if not (out/f'fold_{k}'/'fold.json').exists(): train_fold(df, k, out/f'fold_{k}', path=path, **kwargs)
+        d = out/f'fold_{k}'
+        if (d/'options.json').exists() and (d/'options.json').read_text() != sig:
+            raise ValueError(f'{d} holds a fold trained with other options ({d}/options.json); '
+                             'pass another out= to start a new run, or the same options to continue this one')
+        if (d/'fold.json').exists(): continue
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write(d/'options.json', lambda t: Path(t).write_text(sig))
+        train_fold(df, k, d, path=path, **kwargs)
     res = CVResult.merge([out/f'fold_{k}' for k in folds], df=df.reset_index(drop=True))
     res.save(out)
     if log: log_experiment(out, experiment_row('cross_validate', res, kwargs, time.time() - start, note))
@@ -299,6 +312,9 @@ def _describe(o)->str:
     "A short, stable description of an option value: a loss or callback with its parameters, a function's name"
     if o is None: return ''
     if isinstance(o, (bool, int, float, str, Path)): return str(o)
+    if isinstance(o, np.ndarray):
+        h = hashlib.sha1(np.ascontiguousarray(o).tobytes()).hexdigest()[:8]
+        return f'{int(o.sum())} of {len(o)} rows ({h})' if o.dtype == bool else f'array{o.shape} ({h})'
     if isinstance(o, (list, tuple, L)): return ' '.join(_describe(v) for v in o)
     if isinstance(o, partial): return _describe(o.func)
     if inspect.isclass(o) or inspect.isroutine(o): return o.__name__
