@@ -14,3 +14,4 @@ from .snapshots import *
 from .inference import *
 from .cv import *
 from .interpret import *
+from .stacking import *
