@@ -144,6 +144,7 @@ class Stacker:
     baseline:dict # the same for the plain mean of the models, on the same rows
     folds:pd.DataFrame # both per inner fold, and the gains
     oof:np.ndarray # the inner-CV predictions, N × C
+    in_sample:dict # accuracy and log loss of `model` on the rows it was fitted on (flattering: not a score)
 
     def predict(self, probs, # one N × C probability array per model, in the order of the fit
                )->np.ndarray:
@@ -166,8 +167,9 @@ def fit_stacker(oofs, # one N × C out-of-fold probability array per model (e.g.
     P, y, vocab = _check(oofs, labels, vocab, n_splits)
     X, base, new = _features(P), P.mean(0), lambda: _estimator(kind, len(P), seed, **kwargs)
     pred, fold = _inner_cv(lambda t, v: new().fit(X[t], y[t]).predict_proba(X[v]), base.shape, y, n_splits, seed)
-    return Stacker(new().fit(X, y), kind if isinstance(kind, str) else type(kind).__name__, vocab, len(P),
-                   _scores(pred, y), _scores(base, y), _fold_table(pred, base, y, fold), pred)
+    model = new().fit(X, y)
+    return Stacker(model, kind if isinstance(kind, str) else type(kind).__name__, vocab, len(P), _scores(pred, y),
+                   _scores(base, y), _fold_table(pred, base, y, fold), pred, _scores(model.predict_proba(X), y))
 
 # %% ../nbs/13_stacking.ipynb #c021
 def _blend(P:np.ndarray, w:np.ndarray, b:np.ndarray|None=None)->np.ndarray:
@@ -241,17 +243,18 @@ def ensemble_weights(oofs, # one N × C out-of-fold probability array per model,
                                   f'the noise of the {n_splits} inner folds (std {std:.4f}): equal weights are as good')
     w, b = _fit_weights(P, y, metric, class_bias)
     return dict(weights=w, class_bias=b, vocab=vocab, metric=metric, cv_score=_scores(pred, y),
-                baseline=_scores(P.mean(0), y), gain=float(gain), gain_std=float(std), folds=folds, oof=pred)
+                baseline=_scores(P.mean(0), y), gain=float(gain), gain_std=float(std), folds=folds, oof=pred,
+                in_sample=_scores(_blend(P, w, b), y))
 
 # %% ../nbs/13_stacking.ipynb #c029
 def score_table(fits:dict, # name -> a `Stacker` or an `ensemble_weights` result
                )->pd.DataFrame:
-    "Honest inner-CV accuracy and log loss of each fit vs the plain mean, with the per-fold gains' mean and std"
+    "Honest inner-CV accuracy and log loss of each fit vs the plain mean, the per-fold gains' mean and std, and the in-sample accuracy"
     rows = {}
     for name, f in fits.items():
         g = lambda k: f[k] if isinstance(f, dict) else getattr(f, k)
         fo = g('folds')
-        rows[name] = {'accuracy': g('cv_score')['accuracy'], 'mean_accuracy': g('baseline')['accuracy'],
+        rows[name] = {'in_sample_accuracy': g('in_sample')['accuracy'], 'accuracy': g('cv_score')['accuracy'], 'mean_accuracy': g('baseline')['accuracy'],
                       'gain_accuracy': fo.gain_accuracy.mean(), 'std_accuracy': fo.gain_accuracy.std(),
                       'log_loss': g('cv_score')['log_loss'], 'mean_log_loss': g('baseline')['log_loss'],
                       'gain_log_loss': fo.gain_log_loss.mean(), 'std_log_loss': fo.gain_log_loss.std()}
