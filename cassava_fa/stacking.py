@@ -65,9 +65,9 @@ def _scores(p:np.ndarray, y:np.ndarray)->dict:
     p = np.clip(p, 1e-7, 1); p = p / p.sum(1, keepdims=True)
     return {'accuracy': float(accuracy_score(y, p.argmax(1))), 'log_loss': float(log_loss(y, p, labels=np.arange(p.shape[1])))}
 
-def _inner_cv(fit_predict, n_rows_classes:tuple, y:np.ndarray, n_splits:int, seed:int)->tuple:
+def _inner_cv(fit_predict, shape:tuple, y:np.ndarray, n_splits:int, seed:int)->tuple:
     "Held-out predictions of `fit_predict(train_rows, valid_rows)` over stratified folds, and each row's fold"
-    pred, fold = np.full(n_rows_classes, np.nan), np.full(len(y), -1)
+    pred, fold = np.full(shape, np.nan), np.full(len(y), -1)
     for k, (t, v) in enumerate(StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(y, y)):
         pred[v], fold[v] = fit_predict(t, v), k
     return pred, fold
@@ -86,8 +86,8 @@ class ProbCNN1d(ClassifierMixin, BaseEstimator):
     "A tiny 1-D CNN stacker over the models × classes grid of probabilities (features: the models' concatenated rows)"
     def __init__(self, n_models:int=2, # models whose probabilities are concatenated in each row
                  hidden:int=8, # channels of the hidden kernel-1 convolution
-                 epochs:int=300, # full-batch AdamW steps
-                 lr:float=1e-2, # learning rate
+                 epochs:int=150, # full-batch AdamW steps
+                 lr:float=2e-2, # learning rate
                  wd:float=1e-3, # weight decay
                  seed:int=42, # torch seed of the initialisation
                 ):
@@ -122,7 +122,7 @@ def _estimator(kind, n_models:int, seed:int, **kwargs):
     "A fresh, unfitted classifier of `kind`"
     if not isinstance(kind, str): return clone(kind).set_params(**kwargs)
     makers = {'logreg': lambda: LogisticRegression(C=1., max_iter=1000),
-              'mlp': lambda: MLPClassifier((16,), alpha=1e-2, learning_rate_init=1e-2, max_iter=300, random_state=seed),
+              'mlp': lambda: MLPClassifier((16,), solver='lbfgs', alpha=1., max_iter=500, random_state=seed),
               'gbm': lambda: HistGradientBoostingClassifier(max_iter=60, learning_rate=.05, max_depth=3,
                                                             early_stopping=False, random_state=seed),
               'cnn1d': lambda: ProbCNN1d(n_models, seed=seed)}
