@@ -173,6 +173,7 @@ def fit_stacker(oofs, # one N × C out-of-fold probability array per model (e.g.
 
 # %% ../nbs/13_stacking.ipynb #c021
 def _blend(P:np.ndarray, w:np.ndarray, b:np.ndarray|None=None)->np.ndarray:
+    "`blend` of the `M × N × C` grid, without the checks"
     p = np.tensordot(w, P, 1)
     if b is not None: p = p * b
     return p / p.sum(1, keepdims=True)
@@ -220,6 +221,7 @@ def _fit_accuracy(P, y, class_bias:bool)->tuple:
     return w, b
 
 def _fit_weights(P, y, metric:str, class_bias:bool)->tuple:
+    "Weights and biases (largest 1, or None) fitted for `metric` on the rows of `P`"
     w, b = (_fit_log_loss if metric == 'log_loss' else _fit_accuracy)(P, y, class_bias)
     return w, None if b is None else b / b.max()
 
@@ -254,7 +256,8 @@ def score_table(fits:dict, # name -> a `Stacker` or an `ensemble_weights` result
     for name, f in fits.items():
         g = lambda k: f[k] if isinstance(f, dict) else getattr(f, k)
         fo = g('folds')
-        rows[name] = {'in_sample_accuracy': g('in_sample')['accuracy'], 'accuracy': g('cv_score')['accuracy'], 'mean_accuracy': g('baseline')['accuracy'],
+        rows[name] = {'in_sample_accuracy': g('in_sample')['accuracy'],
+                      'accuracy': g('cv_score')['accuracy'], 'mean_accuracy': g('baseline')['accuracy'],
                       'gain_accuracy': fo.gain_accuracy.mean(), 'std_accuracy': fo.gain_accuracy.std(),
                       'log_loss': g('cv_score')['log_loss'], 'mean_log_loss': g('baseline')['log_loss'],
                       'gain_log_loss': fo.gain_log_loss.mean(), 'std_log_loss': fo.gain_log_loss.std()}
