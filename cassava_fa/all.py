@@ -15,3 +15,4 @@ from .inference import *
 from .cv import *
 from .interpret import *
 from .stacking import *
+from .noisy import *

@@ -10,7 +10,7 @@ import pytest
 from fastcore.docments import docments
 
 MODULES = ['core', 'augment', 'data', 'losses', 'callbacks', 'optim', 'mix', 'learner', 'snapshots', 'inference', 'cv',
-           'interpret', 'testing', 'cli', 'stacking']
+           'interpret', 'testing', 'cli', 'stacking', 'noisy']
 
 def _own(f)->bool: return (getattr(f, '__module__', None) or '').startswith('cassava_fa')
 
