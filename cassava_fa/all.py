@@ -14,5 +14,5 @@ from .snapshots import *
 from .inference import *
 from .cv import *
 from .interpret import *
-from .stacking import *
 from .noisy import *
+from .stacking import *
