@@ -63,7 +63,7 @@ def confident_joint(labels, # the N given label values
                     vocab=None, # the label value of each column (default 0..C-1)
                     calibrate:bool=True, # scale row `i` to the count of label `i`, the total to N
                    )->np.ndarray:
-    "C × C counts: `C[i][j]`, rows given label `i` whose confident class is `j` (Northcutt et al. 2021, eq. 1-2)"
+    "C × C counts: `C[i][j]`, rows given label `i` whose confident class is `j` (Northcutt et al. 2021)"
     p, y, _ = _check(labels, oof, vocab)
     return _joint(p, y, calibrate)
 
@@ -108,6 +108,7 @@ def _by_noise_rate(p, y, pc)->np.ndarray:
     return mask
 
 def _builtin_issues(p, y, method)->np.ndarray:
+    "Confident learning (https://arxiv.org/abs/1911.00068) with NumPy: the rows cleanlab's `find_label_issues` flags"
     if method == 'predicted_neq_given': mask = p.argmax(1) != y
     elif method == 'confident_learning':
         guess, ok = _confident_guess(p, y)
