@@ -23,7 +23,8 @@ from .augment import AlbumentationsTransform
 
 # %% auto #0
 __all__ = ['CASSAVA_2019_FOLDERS', 'load_image', 'CassavaDataError', 'read_cassava', 'read_cassava_2019', 'add_folds',
-           'sample_dataset', 'sample_dataset_2019', 'test_items', 'DiseaseCategory', 'NamedCategorize', 'cassava_dls']
+           'sample_dataset', 'sample_dataset_2019', 'test_items', 'short_name', 'DiseaseCategory', 'NamedCategorize',
+           'cassava_dls']
 
 # %% ../nbs/02_data.ipynb #c0006
 def _pil_rgb(fn)->np.ndarray:
@@ -261,10 +262,11 @@ def test_items(path, # the competition folder
     return sorted(p for p in d.iterdir() if p.suffix.lower() in _IMG_EXTS)
 
 # %% ../nbs/02_data.ipynb #c305291d
-def _short(name:str)->str:
-    "'Cassava Bacterial Blight (CBB)' -> 'CBB'; a name without an abbreviation in parentheses is kept"
+def short_name(name:str, # a display name, e.g. 'Cassava Bacterial Blight (CBB)'
+              )->str:
+    "The text in parentheses that ends `name` ('CBB'), else `name`"
     m = re.search(r'\(([^()]+)\)\s*$', name)
-    return m.group(1) if m else name
+    return m.group(1).strip() if m else name
 
 class DiseaseCategory(Category):
     "A decoded label: its value as in train.csv (`str(o)`), shown as its class name (`o.display`)"
@@ -285,7 +287,7 @@ class NamedCategorize(Categorize):
                  **kwargs, # passed to `Categorize`
                 ):
         super().__init__(vocab=vocab, **kwargs)
-        self.names = {k: _short(v) for k, v in (names or {}).items()}
+        self.names = {k: short_name(v) for k, v in (names or {}).items()}
     def decodes(self, o): v = self.vocab[o]; return DiseaseCategory(v, self.names.get(v))
 
 # %% ../nbs/02_data.ipynb #c0036

@@ -74,8 +74,7 @@ def multi_crop_aug(size:int, # output side in pixels
             for w in _WHERE[k] for flip in ([False, True] if flips else [False])]
 
 # %% ../nbs/09_inference.ipynb #i011
-def _fastai_tta(learn, *args, **kwargs): return _FASTAI_TTA(learn, *args, **kwargs)
-_FASTAI_TTA = getattr(Learner.tta, '_fastai_tta', Learner.tta)
+_fastai_tta = getattr(Learner.tta, '_fastai_tta', Learner.tta)   # fastai's own, also when this cell runs twice
 
 def tta_rounds(dl, # the DataLoader to predict
                n:int|None=None, # augmented rounds (default 5; with a list of pipelines, its length)
@@ -123,7 +122,7 @@ def tta(self:Learner,
     if beta is None: return (aug_preds.sum(0) + preds) / (len(rounds) + 1), targs
     return torch.lerp(aug_preds.mean(0), preds, beta), targs
 
-Learner.tta._fastai_tta = _FASTAI_TTA
+Learner.tta._fastai_tta = _fastai_tta
 
 # %% ../nbs/09_inference.ipynb #i021
 @dataclass
@@ -231,10 +230,9 @@ def snapshot_files(dirs, # run folders of `SnapshotCheckpoint`, or weights files
         s = Snapshots.load(d)
         if epochs is not None: files += s.epochs(list(epochs))
         elif best is not None:
-            key = lambda e: e.get(by) if by in ('train_loss', 'valid_loss') else e.get('metrics', {}).get(by)
-            ranked = sorted((e for e in s.saved if key(e) is not None), key=key, reverse=not ('loss' in by or 'error' in by))
-            if len(ranked) < best: raise ValueError(f'{d}: best={best} but only {len(ranked)} saved epochs record {by!r}')
-            files += [s.file(e) for e in ranked[:best]]
+            top = s.top(best, by)
+            if len(top) < best: raise ValueError(f'{d}: best={best} but only {len(top)} saved epochs record {by!r}')
+            files += top
         else: files.append(s.last())
     return files
 

@@ -6,31 +6,25 @@ Docs: https://cassava-fa.github.io/cassava_fa/interpret.html.md"""
 
 # %% ../nbs/11_interpret.ipynb #r002
 from __future__ import annotations
-import math, re
+import math
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, confusion_matrix, precision_recall_fscore_support
 from .core import CASSAVA_LABELS, CASSAVA_SHORT, atomic_write
-from .data import load_image
+from .data import load_image, short_name
 from .snapshots import Snapshots
 
 # %% auto #0
-__all__ = ['short_name', 'class_names', 'per_class_report', 'confusion_table', 'plot_confusion', 'score_sources',
-           'plot_cv_scores', 'training_history', 'run_name', 'plot_training_curves', 'most_wrong', 'plot_most_wrong',
+__all__ = ['class_names', 'per_class_report', 'confusion_table', 'plot_confusion', 'score_sources', 'plot_cv_scores',
+           'training_history', 'run_name', 'plot_training_curves', 'most_wrong', 'plot_most_wrong',
            'save_interpretation']
 
 # %% ../nbs/11_interpret.ipynb #r005
 def _values(vocab)->list:
     "Plain Python label values of `vocab` (a list, an array, fastai's `CategoryMap`, tensors)"
     return [v.item() if hasattr(v, 'item') else v for v in vocab]
-
-def short_name(name:str, # a display name, e.g. 'Cassava Bacterial Blight (CBB)'
-              )->str:
-    "The text in parentheses that ends `name` ('CBB'), else `name`"
-    m = re.search(r'\(([^()]+)\)\s*$', name)
-    return m.group(1).strip() if m else name
 
 def class_names(vocab, # the label value of each output column (`learn.dls.vocab`, `Ensemble.vocab`)
                 classes:dict|None=None, # label value -> name, e.g. `df.attrs['classes']` from `read_cassava`

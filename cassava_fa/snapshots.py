@@ -130,15 +130,24 @@ class Snapshots:
              e:dict, # an entry with a weights file
             )->Path: return self.path/e['file']
 
+    def top(self,
+            k:int, # how many
+            by:str='valid_loss', # `train_loss`, `valid_loss` or a metric name
+            comp=None, # `min` or `max`; default `min` for losses and errors, else `max`
+           )->list[Path]:
+        "Weights files of the (at most) `k` saved epochs with the best `by`, best first"
+        es = [e for e in self.saved if _value(e, by) is not None]
+        if comp is None: comp = min if 'loss' in by or 'error' in by else max
+        return [self.file(e) for e in sorted(es, key=lambda e: _value(e, by), reverse=comp is max)[:k]]
+
     def best(self,
              by:str='valid_loss', # `train_loss`, `valid_loss` or a metric name
              comp=None, # `min` or `max`; default `min` for losses and errors, else `max`
             )->Path:
         "Weights file of the saved epoch with the best `by`"
-        es = [e for e in self.saved if _value(e, by) is not None]
-        if not es: raise KeyError(f'no saved snapshot records {by!r}')
-        if comp is None: comp = min if 'loss' in by or 'error' in by else max
-        return self.file(comp(es, key=lambda e: _value(e, by)))
+        files = self.top(1, by, comp)
+        if not files: raise KeyError(f'no saved snapshot records {by!r}')
+        return files[0]
 
     def epochs(self,
                epochs, # global epoch numbers
