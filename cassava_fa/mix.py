@@ -1,4 +1,4 @@
-"""MixUp, CutMix, FMix and SnapMix: callbacks that mix a training batch with probability `p`.
+"""MixUp, CutMix, FMix and SnapMix: callbacks that mix a training batch with probability `p`, inside a window of epochs.
 
 Docs: https://cassava-fa.github.io/cassava_fa/mix.html.md"""
 
@@ -15,6 +15,7 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.mixup import MixHandler, reduce_loss
 from timm.data.mixup import cutmix_bbox_and_lam, rand_bbox
 from .core import bn_stats_frozen, swap_attr, restore_attr
+from .callbacks import GlobalEpoch
 
 # %% auto #0
 __all__ = ['mix_targets', 'mixup_images', 'paste_box', 'fmix_lowfreq', 'binarise_mask', 'fmix_mask', 'snapmix_cams', 'box_mass',
@@ -117,17 +118,22 @@ def snapmix_lams(cams:torch.Tensor, # (N,H,W) normalised CAMs of the batch
     return 1 - box_mass(cams, box_a), box_mass(cams[perm], box_b)
 
 # %% ../nbs/06_mix.ipynb #c0026
-class MixCallback(MixHandler):
-    "Mix a training batch with probability `p`; the loss becomes `lam_a*L(pred, y_a) + lam_b*L(pred, y_b)`"
+class MixCallback(MixHandler, GlobalEpoch):
+    "Mix a training batch with probability `p` in global epochs `[start_epoch, stop_epoch)`; the loss becomes `lam_a*L(pred, y_a) + lam_b*L(pred, y_b)`"
     order = MixedPrecision.order-1 # mix full-precision inputs, before autocast starts
     def __init__(self,
         alpha:float=1., # parameter of the `Beta(alpha, alpha)` that λ is drawn from
         p:float=1., # probability that a training batch is mixed
         soft:bool=False, # mix one-hot targets instead of losses (the loss must accept (N,C) probabilities)
+        start_epoch:int=0, # first global epoch that is mixed (epochs count across fits, as `GlobalEpoch`)
+        stop_epoch:int|None=None, # first global epoch that is no longer mixed (None: mix to the end)
     ):
         if not 0 <= p <= 1: raise ValueError(f"p is a probability, got {p}")
+        if not (isinstance(start_epoch, int) and start_epoch >= 0): raise ValueError(f"start_epoch must be an int >= 0, got {start_epoch!r}")
+        if stop_epoch is not None and not (isinstance(stop_epoch, int) and stop_epoch > start_epoch):
+            raise ValueError(f"stop_epoch must be None or an int > start_epoch ({start_epoch}), got {stop_epoch!r}")
         super().__init__(alpha)
-        store_attr('p,soft')
+        store_attr('p,soft,start_epoch,stop_epoch')
         self.old_lf, self.mixed = None, False
 
     def mix(self,
@@ -154,10 +160,18 @@ class MixCallback(MixHandler):
         "Put the original loss back (also called after a cancelled train or fit, and on an exception)"
         if self.old_lf is not None: restore_attr(self.learn, 'loss_func', self); self.old_lf = None
 
-    def after_fit(self): self.after_train()
+    def after_fit(self): self.after_train(); GlobalEpoch.after_fit(self)
+
+    def in_window(self,
+                  epoch:int, # a global epoch
+                 )->bool:
+        "Whether batches of global `epoch` may be mixed"
+        return self.start_epoch <= epoch and (self.stop_epoch is None or epoch < self.stop_epoch)
 
     def before_batch(self):
-        "With probability `p`, mix the batch with a shuffled copy of itself"
+        "Inside the window, with probability `p`, mix the batch with a shuffled copy of itself"
+        windowed = self.start_epoch > 0 or self.stop_epoch is not None
+        if windowed and not self.in_window(self.global_epoch): self.mixed = False; return   # no draw outside
         self.mixed = bool(torch.rand(()) < self.p)
         if not self.mixed: return
         x, y = self.x, self.y
@@ -186,7 +200,9 @@ class MixUp(MixCallback):
         alpha:float=.4, # parameter of `Beta(alpha, alpha)`
         p:float=1., # probability that a training batch is mixed
         soft:bool=False, # mix one-hot targets instead of losses
-    ): super().__init__(alpha, p, soft)
+        start_epoch:int=0, # first global epoch that is mixed
+        stop_epoch:int|None=None, # first global epoch no longer mixed (None: to the end)
+    ): super().__init__(alpha, p, soft, start_epoch, stop_epoch)
 
     def mix(self, x, y, perm):
         lam = self.distrib.sample((x.shape[0],)).to(x.device)
@@ -200,7 +216,9 @@ class CutMix(MixCallback):
         alpha:float=1., # parameter of `Beta(alpha, alpha)`
         p:float=1., # probability that a training batch is mixed
         soft:bool=False, # mix one-hot targets instead of losses
-    ): super().__init__(alpha, p, soft)
+        start_epoch:int=0, # first global epoch that is mixed
+        stop_epoch:int|None=None, # first global epoch no longer mixed (None: to the end)
+    ): super().__init__(alpha, p, soft, start_epoch, stop_epoch)
 
     def mix(self, x, y, perm):
         box, lam = cutmix_bbox_and_lam(x.shape, self.distrib.sample().item())
@@ -214,8 +232,10 @@ class FMix(MixCallback):
         decay_power:float=3., # spectrum decay: larger gives smoother, blobbier masks
         p:float=1., # probability that a training batch is mixed
         soft:bool=False, # mix one-hot targets instead of losses
+        start_epoch:int=0, # first global epoch that is mixed
+        stop_epoch:int|None=None, # first global epoch no longer mixed (None: to the end)
     ):
-        super().__init__(alpha, p, soft)
+        super().__init__(alpha, p, soft, start_epoch, stop_epoch)
         self.decay_power = decay_power
 
     def mix(self, x, y, perm):
@@ -258,7 +278,9 @@ class SnapMix(MixCallback):
         beta:float=5., # parameter of `Beta(beta, beta)` for both box sizes
         p:float=1., # probability that a training batch is mixed
         soft:bool=False, # mix one-hot targets instead of losses (weights need not sum to 1)
-    ): super().__init__(beta, p, soft)
+        start_epoch:int=0, # first global epoch that is mixed
+        stop_epoch:int|None=None, # first global epoch no longer mixed (None: to the end)
+    ): super().__init__(beta, p, soft, start_epoch, stop_epoch)
 
     def before_fit(self):
         "Fail now, with what is needed, if the model has no class activation map"
