@@ -24,10 +24,13 @@ from .snapshots import SnapshotCheckpoint
 from .inference import Ensemble, write_submission, estimate_inference_time
 from .cv import train_fold, cross_validate, CVResult, find_duplicates, experiment_row, log_experiment
 from .interpret import save_interpretation, class_names
+from .noisy import find_label_issues, label_quality, denoise, ISSUE_METHODS
+from .stacking import ensemble_weights, fit_stacker, score_table
+from .inference import snapshot_files
 
 # %% auto #0
 __all__ = ['MIXES', 'parse_schedule', 'train', 'cv', 'parse_epochs', 'predict', 'estimate_time', 'sample', 'parser', 'cli',
-           'main']
+           'main', 'clean_labels', 'stack']
 
 # %% ../nbs/99_cli.ipynb #c0005
 MIXES = {'none': None, 'mixup': MixUp, 'cutmix': CutMix, 'fmix': FMix, 'snapmix': SnapMix}
@@ -57,6 +60,8 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--min-scale', type=float, default=0.3, help='smallest RandomResizedCrop area (the public kernels used 0.08)')
     g.add_argument('--aug-p', type=float, default=0.25, help='probability of each flip/affine/colour/dropout augmentation (the public kernels used 0.5)')
     g.add_argument('--workers', type=int, default=0, help='DataLoader worker processes')
+    g.add_argument('--keep', type=Path, default=None, help='train only on the rows of this table (cassava-fa clean-labels --out); '
+                   'every row is still validated and scored with its given label')
     g = p.add_argument_group('model')
     g.add_argument('--arch', default='resnet10t', help='timm architecture, e.g. tf_efficientnet_b3_ns')
     g.add_argument('--pretrained', default=None, help='local weights: a .safetensors/.pth file or a timm cache directory')
@@ -129,6 +134,27 @@ def _table(a)->tuple:
     df = add_folds(df, n_splits=a.n_folds, seed=a.seed, groups=groups)
     return path, df, (test_items(path) if (Path(path)/'test_images').is_dir() else [])
 
+def _keep_mask(a, df:pd.DataFrame):
+    "One boolean per row of `df`: is it in the `--keep` table (None without `--keep`)"
+    if a.keep is None: return None
+    if not a.keep.is_file(): raise FileNotFoundError(f'--keep {a.keep} not found: write one with cassava-fa clean-labels --out FILE')
+    k = pd.read_csv(a.keep, dtype={'image_id': str, 'source': str}, keep_default_na=False)
+    if 'image_id' not in k: raise ValueError(f'--keep {a.keep} has no image_id column: pass a table written by cassava-fa clean-labels')
+    if 'label_given' in k: raise ValueError(f'--keep {a.keep} is relabelled (clean-labels --mode relabel): --keep takes the rows '
+                                            'to train on, with their given labels; write it with --mode drop')
+    on = ['image_id', 'source'] if 'source' in k and 'source' in df else ['image_id']
+    rows = pd.MultiIndex.from_frame(df[on].astype(str))
+    kept = pd.MultiIndex.from_frame(k[on].astype(str))
+    unknown = np.flatnonzero(~kept.isin(rows))
+    if len(unknown): raise ValueError(f'--keep {a.keep}: line {unknown[0] + 2} ({", ".join(kept[unknown[0]])}) is not a row of the data '
+                                      f'({len(unknown)} such rows): pass the table clean-labels wrote for this data')
+    if 'label' in k:
+        given = df.set_index(on).label.astype(str)
+        diff = np.flatnonzero(given.loc[kept].values != k.label.astype(str).values)
+        if len(diff): raise ValueError(f'--keep {a.keep}: line {diff[0] + 2} gives {kept[diff[0]][0]} label {k.label[diff[0]]}, '
+                                       f'the data {given.loc[kept].values[diff[0]]}')
+    return rows.isin(kept)
+
 def _fold_options(a)->dict:
     "What `train_fold` gets from the options: the same for `train --fold k` and every fold of `cv`"
     kw = dict(arch=a.arch, epochs=a.epochs, lr=a.lr, size=a.size, bs=a.bs, pretrained=a.pretrained or False,
@@ -140,7 +166,7 @@ def _fold_options(a)->dict:
     return kw
 
 _LOGGED = ('arch', 'size', 'bs', 'epochs', 'lr', 'loss', 't1', 't2', 'smoothing', 'opt', 'sam', 'rho', 'mix', 'mix_p',
-           'unfreeze', 'pretrained', 'tta', 'seed', 'n_folds', 'data_2019', 'dedup')
+           'unfreeze', 'pretrained', 'tta', 'seed', 'n_folds', 'data_2019', 'dedup', 'keep')
 def _logged(a)->dict: return {k: getattr(a, k) for k in _LOGGED if getattr(a, k, None) not in (None, False)}
 
 # %% ../nbs/99_cli.ipynb #c0010
@@ -154,10 +180,12 @@ def train(a:argparse.Namespace, # the parsed `cassava-fa train` options
     _check_args(a)
     if a.fold is None: a.fold = 0
     path, df, tests = _table(a)
+    keep = _keep_mask(a, df)
     cbs = _callbacks(a) + [EpochTable()]
     a.out.mkdir(parents=True, exist_ok=True)
     print(f'training {a.arch} on {(df.fold != a.fold).sum()} images, validating on fold {a.fold} ({(df.fold == a.fold).sum()} images)')
     learn, rec = train_fold(df, a.fold, a.out, path=path, cbs=cbs, snapshots=a.snapshots or a.resume, resume=a.resume,
+                            train_mask=keep,
                             **_fold_options(a))
     with learn.no_bar(): return _finish(a, learn, tests, rec)
 
@@ -201,7 +229,9 @@ def cv(a:argparse.Namespace, # the parsed `cassava-fa cv` options
         bad = [k for k in folds if not 0 <= k < a.n_folds]
         if bad: raise ValueError(f'--folds {bad} are not in 0..{a.n_folds - 1}')
         print(f'cross-validating {a.arch}: folds {folds} of {len(df)} images, in {a.out}')
-        res = cross_validate(df, path=path, folds=folds, out=a.out, note=a.note, cbs=_callbacks(a), **_fold_options(a))
+        keep = _keep_mask(a, df)
+        res = cross_validate(df, path=path, folds=folds, out=a.out, note=a.note, cbs=_callbacks(a),
+                             **({'train_mask': keep} if keep is not None else {}), **_fold_options(a))
         classes, files = df.attrs.get('classes'), list(df.file)
     names = class_names(res.vocab, classes, short=True)       # short names: the plots' axes and titles stay readable
     done = ~np.isnan(res.oof).any(1)
@@ -227,7 +257,8 @@ def _predict_args(p:argparse.ArgumentParser):
     g.add_argument('--snapshots', type=Path, nargs='+', default=None, help='SnapshotCheckpoint run folders (or snapshot .safetensors files)')
     g.add_argument('--epochs', type=parse_epochs, default=None, help="with --snapshots: the epochs of each run, e.g. '6,7,8,9' or '6-9'")
     g.add_argument('--best', type=int, default=None, help='with --snapshots: the K best epochs of each run by validation loss')
-    g.add_argument('--weights', type=float, nargs='+', default=None, help='one weight per member (default: equal)')
+    g.add_argument('--weights', nargs='+', default=None, help='one weight per member (default: equal), or the weights.json of '
+                   'cassava-fa stack (a weight and class biases per CV run; the models are matched to the runs by folder)')
     g.add_argument('--vote', action='store_true', help='majority vote instead of the mean of probabilities')
     g = p.add_argument_group('prediction')
     g.add_argument('--images', type=Path, default=None, help='competition folder or image folder (default: the sample)')
@@ -245,12 +276,22 @@ def _ensemble(a)->Ensemble:
     if a.tta and a.multi_crop: probs.append('pass --tta or --multi-crop, not both')
     if a.tta < 0 or a.bs < 1 or a.workers < 0: probs.append('--tta and --workers must be >= 0, --bs >= 1')
     if probs: raise ValueError('; '.join(probs))
-    kw = dict(weights=a.weights, vote=a.vote)
-    if a.snapshots: return Ensemble.from_snapshots(a.snapshots, epochs=a.epochs, best=a.best, **kw)
-    models = a.models or [Path('runs/train/model.pkl')]
+    models = snapshot_files(a.snapshots, a.epochs, a.best) if a.snapshots else a.models or [Path('runs/train/model.pkl')]
     for m in models:
         if not m.exists(): raise FileNotFoundError(f'model {m} not found (train one with cassava-fa train)')
-    return Ensemble(models, **kw)
+    weights, a.class_bias = a.weights, None
+    if weights is not None:
+        try: weights = [float(w) for w in weights]
+        except ValueError:
+            if len(weights) > 1: raise ValueError(f'--weights takes numbers, one per model, or one weights.json file; got {weights}') from None
+            f = Path(weights[0])
+            if not f.is_file(): raise FileNotFoundError(f'--weights {f} not found: write one with cassava-fa stack --out DIR')
+            if a.vote: raise ValueError(f'--weights {f} blends probabilities: drop --vote')
+            weights, a.class_bias, vocab = _weights_file(f, models)
+    ens = Ensemble(models, weights=weights, vote=a.vote)
+    if a.class_bias is not None and list(vocab) != list(ens.vocab):
+        raise ValueError(f'--weights {a.weights[0]} was fitted on classes {vocab}, the models predict {ens.vocab}')
+    return ens
 
 def _images(src:Path)->list:
     files = test_items(src) if (src/'test_images').is_dir() else test_items(src, folder='.')
@@ -263,6 +304,7 @@ def predict(a:argparse.Namespace, # the parsed `cassava-fa predict` options
     "Predict a folder of images (or a competition folder's `test_images/`) with a model or an ensemble; write a submission"
     ens, files = _ensemble(a), _images(a.images)
     probs = ens.predict(files, tta=a.tta, multi_crop=a.multi_crop, bs=a.bs, n_workers=a.workers)
+    if a.class_bias is not None: probs = probs * a.class_bias; probs = probs / probs.sum(1, keepdims=True)
     sub = write_submission(probs, files, a.out, vocab=ens)
     print(f'wrote {a.out} ({len(sub)} rows, {len(ens.members)} model(s), '
           f'{(a.multi_crop and "multi-crop " + str(a.multi_crop)) or ("tta " + str(a.tta))})')
@@ -309,6 +351,27 @@ def parser()->argparse.ArgumentParser:
     e.add_argument('--sample', type=int, default=64, help='how many of the images to time')
     e.add_argument('--budget-hours', type=float, default=9., help="warn past this (Kaggle's limit: 9 h)")
     e.set_defaults(func=estimate_time)
+    cl = sub.add_parser('clean-labels', help="flag likely-wrong labels in a CV run's OOF predictions (confident learning)",
+                        description="Confident learning over the OOF of cassava-fa cv: writes the cleaned table (for train/cv --keep) "
+                                    "and OUT_report.csv with every row's given and predicted label, quality and flag.")
+    cl.add_argument('--oof', type=Path, required=True, help='a cassava-fa cv --out folder (oof.npy, oof_rows.csv, cv.json)')
+    cl.add_argument('--out', type=Path, default=Path('cleaned.csv'), help='the cleaned table to write (.csv)')
+    cl.add_argument('--method', choices=ISSUE_METHODS, default=None, help="confident learning's filter (default prune_by_noise_rate)")
+    cl.add_argument('--frac', type=float, default=None, help='instead: flag this share of rows, those of lowest quality')
+    cl.add_argument('--mode', choices=['drop', 'relabel'], default='drop', help='drop the flagged rows, or relabel them to the OOF prediction')
+    cl.set_defaults(func=clean_labels)
+    st = sub.add_parser('stack', help='blend weights and stackers over several CV runs, each scored by inner CV',
+                        description='Fit ensemble weights (and, with --kind, stackers) on the OOF of several cassava-fa cv runs; '
+                                    'every score is an inner CV on held-out rows, next to the plain mean. Writes OUT/weights.json '
+                                    'for cassava-fa predict --weights, and OUT/scores.csv.')
+    st.add_argument('--oof', type=Path, nargs='+', required=True, help='cassava-fa cv --out folders of the same table and folds')
+    st.add_argument('--kind', nargs='*', choices=['logreg', 'mlp', 'gbm', 'cnn1d'], default=[], help='also fit and score these stackers')
+    st.add_argument('--metric', choices=['accuracy', 'log_loss'], default='accuracy', help='what the weights optimise')
+    st.add_argument('--class-bias', action='store_true', help='also fit one multiplicative bias per class')
+    st.add_argument('--inner-folds', type=int, default=5, help='inner stratified folds of the honest scores')
+    st.add_argument('--seed', type=int, default=42, help='seed of the inner folds and the stackers')
+    st.add_argument('--out', type=Path, default=Path('runs/stack'), help='folder for weights.json and scores.csv')
+    st.set_defaults(func=stack)
     s = sub.add_parser('sample', help='create the bundled sample dataset and print its folder')
     s.add_argument('--dest', type=Path, default=None, help='where to create it (default: the cache)')
     s.add_argument('--force', action='store_true', help='rebuild it')
@@ -329,3 +392,93 @@ def main(argv=None, # the arguments (default: `sys.argv[1:]`)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f'cassava-fa: error: {e}', file=sys.stderr)
         sys.exit(2)
+
+# %% ../nbs/99_cli.ipynb #k0001
+def _load_runs(dirs)->tuple:
+    "The `CVResult`s of `dirs`, checked to be OOF of the same rows (same image ids and labels, in order)"
+    res = []
+    for d in map(Path, dirs):
+        if not (d/'cv.json').exists(): raise FileNotFoundError(f'{d} holds no cross-validation result (no cv.json): pass a cassava-fa cv --out folder')
+        res.append(CVResult.load(d))
+    key = lambda r: list(zip(r.df.image_id.astype(str), r.df.get('source', pd.Series([''] * len(r.df))).astype(str)))
+    for d, r in zip(dirs[1:], res[1:]):
+        if key(r) != key(res[0]): raise ValueError(f'{d} and {dirs[0]} are OOF of different rows (image ids differ): '
+                                                   'stack CV runs of the same table and folds')
+        if r.df.label.tolist() != res[0].df.label.tolist(): raise ValueError(f'{d} and {dirs[0]} give the same images different labels')
+        if r.vocab != res[0].vocab: raise ValueError(f'{d} predicts classes {r.vocab}, {dirs[0]} {res[0].vocab}')
+    return res
+
+def _scored_rows(dirs, res)->np.ndarray:
+    "Rows with OOF predictions in every run; an error for rows predicted by some runs only"
+    have = np.stack([~np.isnan(r.oof).any(1) for r in res])
+    some = have.any(0) & ~have.all(0)
+    if some.any():
+        d = dirs[int(np.flatnonzero(~have[:, np.flatnonzero(some)[0]])[0])]
+        raise ValueError(f'{d} has no OOF predictions for {some.sum()} rows the other runs predict: finish its folds (cassava-fa cv resumes)')
+    if not have.all(0).any(): raise ValueError(f'{dirs[0]} has no OOF predictions: run its folds first')
+    return have.all(0)
+
+def clean_labels(a:argparse.Namespace, # the parsed `cassava-fa clean-labels` options
+                )->pd.DataFrame:
+    "Find likely-wrong labels in a CV run's OOF predictions; write the cleaned table and a report of every row"
+    if a.frac is not None and a.method is not None: raise ValueError('pass --method or --frac, not both')
+    method = a.method or 'prune_by_noise_rate'
+    if a.out.suffix != '.csv': raise ValueError(f'--out {a.out}: write a .csv file')
+    r, = _load_runs([a.oof])
+    ok = _scored_rows([a.oof], [r])
+    df, p = r.df[ok].reset_index(drop=True), r.oof[ok]
+    issue = find_label_issues(df.label.values, p, r.vocab, method=method, frac=a.frac)
+    pred = np.array(r.vocab)[p.argmax(1)]
+    report = df[[c for c in ('image_id', 'source', 'fold') if c in df]].assign(
+        label=df.label, predicted=pred, quality=label_quality(df.label.values, p, r.vocab).round(6), issue=issue)
+    clean = denoise(df, issue, mode=a.mode, oof=p, vocab=r.vocab)
+    cols = ['image_id', 'label'] + [c for c in ('source', 'label_given') if c in clean]
+    rep = a.out.with_name(a.out.stem + '_report.csv')
+    _write_csv(report, rep); _write_csv(clean[cols], a.out)
+    print(f'{issue.sum()} of {len(df)} labels flagged ({method if a.frac is None else f"frac {a.frac}"}), '
+          f'{"dropped" if a.mode == "drop" else "relabelled"}: wrote {a.out} and {rep}')
+    if (~ok).any(): print(f'{(~ok).sum()} rows without OOF predictions (sources not validated) left out')
+    return report
+
+def stack(a:argparse.Namespace, # the parsed `cassava-fa stack` options
+         )->pd.DataFrame:
+    "Blend weights (and stackers) over several CV runs' OOF predictions, each scored by inner CV; writes `weights.json`"
+    if len(a.oof) < 2: raise ValueError('--oof needs at least two cross-validation runs to stack')
+    res = _load_runs(a.oof)
+    ok = _scored_rows(a.oof, res)
+    oofs, y = [r.oof[ok] for r in res], res[0].df.label.values[ok]
+    kw = dict(vocab=res[0].vocab, n_splits=a.inner_folds, seed=a.seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        fits = {'weights': ensemble_weights(oofs, y, metric=a.metric, class_bias=a.class_bias, **kw)}
+        for k in a.kind: fits[k] = fit_stacker(oofs, y, kind=k, **kw)
+    table = score_table(fits)
+    w = fits['weights']
+    a.out.mkdir(parents=True, exist_ok=True)
+    runs = [dict(oof=str(Path(d).resolve()), folds=[str(Path(f).resolve()) for f in r.fold_dirs.values()]) for d, r in zip(a.oof, res)]
+    _write_json(dict(weights=w['weights'].tolist(), class_bias=None if w['class_bias'] is None else w['class_bias'].tolist(),
+                     vocab=w['vocab'], metric=a.metric, runs=runs, cv_score=w['cv_score'], baseline=w['baseline']), a.out/'weights.json')
+    _write_csv(table.reset_index(names='fit'), a.out/'scores.csv')
+    print(table.round(4).to_string())
+    for m in caught: print(f'note: {m.message}')
+    print(f'wrote {a.out}/: weights.json (for cassava-fa predict --weights), scores.csv')
+    return table
+
+def _weights_file(f:Path, paths:list)->tuple:
+    "The member weights and class biases `stack` wrote to `f`, matched to the members' files by run folder"
+    try: w = json.loads(f.read_text())
+    except json.JSONDecodeError as e: raise ValueError(f'--weights {f} is not valid JSON ({e}): pass a weights.json of cassava-fa stack') from None
+    if not isinstance(w, dict) or 'weights' not in w or 'runs' not in w:
+        raise ValueError(f'--weights {f} is not a weights.json of cassava-fa stack (no weights / runs)')
+    roots = [[Path(r['oof'])] + [Path(d) for d in r['folds']] for r in w['runs']]
+    owner = []
+    for p in paths:
+        p = Path(p).resolve()
+        hits = [i for i, rs in enumerate(roots) if any(p.is_relative_to(r) for r in rs)]
+        if len(hits) != 1: raise ValueError(f'model {p} is in {"none" if not hits else "more than one"} of the runs of --weights {f} '
+                                            f'({", ".join(r["oof"] for r in w["runs"])}): pass the models of those runs')
+        owner.append(hits[0])
+    missing = [w['runs'][i]['oof'] for i in range(len(roots)) if i not in owner]
+    if missing: raise ValueError(f'no model of run {missing} among the models: --weights {f} blends {len(roots)} runs')
+    n = np.bincount(owner, minlength=len(roots))
+    return [w['weights'][i] / n[i] for i in owner], (None if w['class_bias'] is None else np.array(w['class_bias'], np.float32)), w['vocab']
