@@ -1,4 +1,4 @@
-"""General callbacks of a training run: mixed precision on any device, one epoch count across fits, the epoch table across fits.
+"""General callbacks of a training run: mixed precision on any device, one epoch count across fits, the epoch table across fits, an EMA of the weights.
 
 Docs: https://cassava-fa.github.io/cassava_fa/callbacks.html.md"""
 
@@ -6,19 +6,25 @@ Docs: https://cassava-fa.github.io/cassava_fa/callbacks.html.md"""
 
 # %% ../nbs/04_callbacks.ipynb #n0031
 from __future__ import annotations
+import warnings
+from contextlib import contextmanager
+import cloudpickle
 import pandas as pd
 import torch
-from fastcore.basics import patch
+from torch import nn
+from timm.utils import ModelEmaV3
+from fastcore.basics import patch, store_attr
 from fastcore.meta import delegates
 from fastcore.foundation import L
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.learner import Learner, Recorder
 from torch.amp import GradScaler
-from .core import model_device, in_training_fit
+from fastai.torch_core import rank_distrib
+from .core import model_device, in_training_fit, swap_attr, restore_attr
 
 # %% auto #0
-__all__ = ['AutoMixedPrecision', 'GlobalEpoch', 'EpochTable']
+__all__ = ['AutoMixedPrecision', 'GlobalEpoch', 'EpochTable', 'EMA', 'ema_callback']
 
 # %% ../nbs/04_callbacks.ipynb #oc0020
 @delegates(GradScaler)
@@ -89,3 +95,93 @@ class EpochTable(Callback):
     def table(self)->pd.DataFrame:
         "The rows collected so far, one per training epoch"
         return pd.DataFrame(self.rows)
+
+# %% ../nbs/04_callbacks.ipynb #e0002
+class EMA(Callback):
+    "Exponential moving average of the weights, with timm's `ModelEmaV3` (its decay warm-up included; BatchNorm buffers copied)"
+    order = MixedPrecision.order+3
+    snapshot_attrs = ('n_step', 'ema_state')   # saved and restored by `SnapshotCheckpoint`, for an exact resume
+    def __init__(self,
+                 decay:float=0.9998, # the decay once warmed up (timm's `decay`)
+                 warmup:bool=True, # timm's decay warm-up: `min(decay, 1 - (1 + t)**(-2/3))` at the `t+1`-th step
+                 every:int=1, # update the average every `every`-th optimizer step
+                 device=None, # where the average lives (e.g. 'cpu' to spare GPU memory); default: the model's device
+                 use_ema_for_valid:bool=False, # validate (each epoch's and `validate` / `get_preds` / `tta`) on the average
+                ):
+        if not 0 <= decay < 1: raise ValueError(f'EMA: decay must be in [0, 1), got {decay}')
+        if not (isinstance(every, int) and every >= 1): raise ValueError(f'EMA: `every` must be an int >= 1, got {every!r}')
+        store_attr()
+        self.model_ema, self.n_step, self._on = None, 0, False
+
+    @property
+    def ema_model(self)->nn.Module|None:
+        "The averaged model (in eval mode), or None before the first training fit"
+        return None if self.model_ema is None else self.model_ema.module
+
+    def _create(self):
+        self.model_ema = ModelEmaV3(self.learn.model, decay=self.decay, use_warmup=self.warmup, device=self.device,
+                                    exclude_buffers=True)   # parameters averaged, buffers (BatchNorm statistics) copied
+
+    def before_fit(self):
+        self._on = in_training_fit(self.learn)            # not lr_find, validate, get_preds, tta
+        if self._on and self.model_ema is None: self._create()   # once: the average spans both fits of `fine_tune`
+
+    def after_step(self):
+        if not self._on: return
+        self.n_step += 1
+        if self.n_step % self.every == 0: self.model_ema.update(self.learn.model, step=self.n_step)
+
+    def before_validate(self):
+        if self.use_ema_for_valid and self.model_ema is not None: swap_attr(self.learn, 'model', self.ema_model, self)
+    def after_validate(self): restore_attr(self.learn, 'model', self)
+    def after_cancel_validate(self): self.after_validate()
+    def after_fit(self): self.after_validate(); self._on = False
+
+    @contextmanager
+    def swapped(self):
+        "Inside the block `learn.model` is the averaged model (for `validate`, `get_preds`, `tta`, `save_weights`...)"
+        if self.model_ema is None: raise ValueError('EMA: no average yet (it starts with the first training fit)')
+        old, self.learn.model = self.learn.model, self.ema_model
+        try: yield self.ema_model
+        finally: self.learn.model = old
+
+    @property
+    def ema_state(self)->dict|None:
+        "What resumes the average exactly: its state dict (None before the first fit)"
+        return None if self.model_ema is None else self.ema_model.state_dict()
+    @ema_state.setter
+    def ema_state(self, sd):
+        if sd is None: self.model_ema = None; return
+        if self.model_ema is None: self._create()
+        self.ema_model.load_state_dict(sd)
+
+
+# %% ../nbs/04_callbacks.ipynb #e0008
+_fastai_export = getattr(Learner.export, '_fastai_export', Learner.export)   # fastai's own, also when this cell runs twice
+
+def ema_callback(learn:Learner, # any learner
+                )->EMA|None:
+    "The learner's `EMA` callback if it holds an average, else None"
+    return next((cb for cb in learn.cbs if isinstance(cb, EMA) and cb.model_ema is not None), None)
+
+@patch
+def export(self:Learner,
+           fname='export.pkl', # file name, relative to `learn.path`
+           pickle_module=cloudpickle, # as in fastai
+           pickle_protocol:int=2, # as in fastai
+           ema:bool=True, # with an `EMA` average on the learner, export the averaged weights (False: the trained ones)
+          ):
+    "fastai's `export`; the model exported is the `EMA` average when there is one (and `ema`), held once"
+    cb = ema_callback(self) if ema else None
+    if cb is None: return _fastai_export(self, fname, pickle_module=pickle_module, pickle_protocol=pickle_protocol)
+    if rank_distrib(): return
+    self._end_cleanup()
+    saved = self.dls, self.opt, self.model, cb.model_ema
+    self.dls, self.opt, self.model, cb.model_ema = self.dls.new_empty(), None, cb.ema_model, None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            torch.save(self, self.path/fname, pickle_module=pickle_module, pickle_protocol=pickle_protocol)
+    finally: self.dls, self.opt, self.model, cb.model_ema = saved    # the same optimizer, its state untouched
+Learner.export._fastai_export = _fastai_export
+
