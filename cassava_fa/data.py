@@ -15,16 +15,18 @@ from sklearn.model_selection import StratifiedKFold, StratifiedGroupKFold
 from functools import partial
 from fastai.data.block import DataBlock, TransformBlock, CategoryBlock
 from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor, Categorize, Category
-from fastai.torch_core import show_title
+from fastai.torch_core import show_title, TensorBase
+import torch
 from fastcore.basics import merge
+from .losses import CrossEntropy
 from .core import CASSAVA_LABELS, CASSAVA_SHORT, cache_dir
 from . import augment
 from .augment import AlbumentationsTransform
 
 # %% auto #0
-__all__ = ['CASSAVA_2019_FOLDERS', 'load_image', 'CassavaDataError', 'read_cassava', 'read_cassava_2019', 'add_folds',
-           'sample_dataset', 'sample_dataset_2019', 'test_items', 'short_name', 'DiseaseCategory', 'NamedCategorize',
-           'cassava_dls']
+__all__ = ['CASSAVA_2019_FOLDERS', 'CASSAVA_2019_EXTRA', 'load_image', 'CassavaDataError', 'read_cassava', 'read_cassava_2019',
+           'add_folds', 'sample_dataset', 'sample_dataset_2019', 'test_items', 'short_name', 'DiseaseCategory',
+           'NamedCategorize', 'SoftCategorize', 'check_soft', 'cassava_dls']
 
 # %% ../nbs/02_data.ipynb #c0006
 def _pil_rgb(fn)->np.ndarray:
@@ -124,26 +126,50 @@ def read_cassava(path, # competition folder holding `train.csv` and `train_image
 
 # %% ../nbs/02_data.ipynb #c0016
 CASSAVA_2019_FOLDERS = ['cbb', 'cbsd', 'cgm', 'cmd', 'healthy']
+CASSAVA_2019_EXTRA = 'extraimages'   # the 2019 data's unlabelled photos, beside train/
 _IMG_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif'}
 
-def read_cassava_2019(path, # folder holding `cbb/ cbsd/ cgm/ cmd/ healthy/` (often `train/` of the 2019 data)
+def _class_root(path:Path)->Path|None:
+    "The folder holding the class folders: `path` itself, or its `train/`"
+    for d in (path, path/'train'):
+        if any((d/c).is_dir() for c in CASSAVA_2019_FOLDERS): return d
+    return None
+
+def _extra_folder(path:Path)->Path:
+    for d in (path, path/CASSAVA_2019_EXTRA, path.parent/CASSAVA_2019_EXTRA):
+        if d.name == CASSAVA_2019_EXTRA and d.is_dir(): return d
+    raise FileNotFoundError(f'no {CASSAVA_2019_EXTRA}/ folder in or beside {path}: pass the 2019 data folder that holds train/ and {CASSAVA_2019_EXTRA}/')
+
+def read_cassava_2019(path, # the 2019 data folder (holding `train/`), or its `train/` with `cbb/ cbsd/ cgm/ cmd/ healthy/`
                       check_images:bool|str=True, # as in `read_cassava`
+                      unlabelled:bool=False, # instead: the unlabelled `extraimages/` (no `label` column), e.g. for `pseudo_label`
                      )->pd.DataFrame:
     "Read the 2019 folder-per-class layout into the same table as `read_cassava`, with `source='2019'`"
     path = Path(path)
     if not path.is_dir(): raise FileNotFoundError(f'{path} is not a folder')
-    found = [d for d in CASSAVA_2019_FOLDERS if (path/d).is_dir()]
-    if not found: raise CassavaDataError(path, [f'none of the class folders {CASSAVA_2019_FOLDERS} is here; '
-                                                f'found {sorted(p.name for p in path.iterdir())}'])
-    rows = [(p.name, lbl, str(p.resolve())) for lbl, d in enumerate(CASSAVA_2019_FOLDERS) if (path/d).is_dir()
-            for p in sorted((path/d).iterdir()) if p.suffix.lower() in _IMG_EXTS]
+    if unlabelled:
+        d = _extra_folder(path)
+        files = [p for p in sorted(d.iterdir()) if p.suffix.lower() in _IMG_EXTS]
+        if not files: raise CassavaDataError(d, ['holds no images'])
+        df = pd.DataFrame({'image_id': [p.name for p in files], 'source': '2019-extra', 'file': [str(p.resolve()) for p in files]})
+        probs = _check_images(df.file, df.file, str, full=check_images == 'full') if check_images else []
+        if probs: raise CassavaDataError(d, probs)
+        return df
+    root = _class_root(path)
+    if root is None: raise CassavaDataError(path, [f'none of the class folders {CASSAVA_2019_FOLDERS} is here or in train/; '
+                                                   f'found {sorted(p.name for p in path.iterdir())}'])
+    other = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in CASSAVA_2019_FOLDERS + [CASSAVA_2019_EXTRA])
+    if other: raise CassavaDataError(root, [f'folder {o}/ is not a class folder of the 2019 data {CASSAVA_2019_FOLDERS}: rename or '
+                                            f'move it (its images would not be read)' for o in other])
+    rows = [(p.name, lbl, str(p.resolve())) for lbl, d in enumerate(CASSAVA_2019_FOLDERS) if (root/d).is_dir()
+            for p in sorted((root/d).iterdir()) if p.suffix.lower() in _IMG_EXTS]
     df = pd.DataFrame(rows, columns=['image_id', 'label', 'file'])
     probs = []
     for i in np.flatnonzero(df.image_id.duplicated(keep=False)):
         probs.append(f'{df.file.iloc[i]}: file name {df.image_id.iloc[i]!r} appears in more than one class folder')
     if check_images:
         probs += _check_images(df.file, df.file, lambda f: str(f), full=check_images == 'full')
-    if probs: raise CassavaDataError(path, probs)
+    if probs: raise CassavaDataError(root, probs)
     df['source'] = '2019'
     df = df[['image_id', 'label', 'source', 'file']]
     df.attrs['classes'] = dict(enumerate(CASSAVA_LABELS))
@@ -224,28 +250,36 @@ def sample_dataset(dest=None, # where to create it (default: `cache_dir()/'sampl
 def sample_dataset_2019(dest=None, # where to create it (default: `cache_dir()/'sample_2019'`)
                         n:int=150, # new photos of digits
                         n_dup:int=12, # 2020 training photos re-encoded into it
+                        n_extra:int=200, # unlabelled photos in `extraimages/`
                         force:bool=False, # rebuild even if present
                        )->Path:
-    "A 2019-layout folder (`cbb/ cbsd/ cgm/ cmd/ healthy/`) built from the sample, with `n_dup` near-duplicates of 2020 photos"
+    "The 2019 layout (`train/cbb/ ... train/healthy/`, `extraimages/`) built from the sample, with `n_dup` near-duplicates of 2020 photos"
     from sklearn.datasets import load_digits
     dest = Path(dest) if dest is not None else cache_dir()/'sample_2019'
-    if (dest/'README.txt').exists() and not force: return dest
+    if (dest/'README.txt').exists() and (dest/CASSAVA_2019_EXTRA).is_dir() and not force: return dest
     src = sample_dataset()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix='.sample19-', dir=dest.parent))   # same file system: the rename is atomic
     try:
         X, y = load_digits(n_class=5, return_X_y=True)
         rng = np.random.default_rng(19)
-        for d in CASSAVA_2019_FOLDERS: (tmp/d).mkdir()
+        for d in CASSAVA_2019_FOLDERS: (tmp/'train'/d).mkdir(parents=True)
         for i in rng.choice(len(y), n, replace=False):
-            Image.fromarray(_digit_to_photo(X[i].reshape(8, 8), rng)).save(tmp/CASSAVA_2019_FOLDERS[y[i]]/f'train-{i}.jpg', quality=90)
+            Image.fromarray(_digit_to_photo(X[i].reshape(8, 8), rng)).save(tmp/'train'/CASSAVA_2019_FOLDERS[y[i]]/f'train-{i}.jpg', quality=90)
+        (tmp/CASSAVA_2019_EXTRA).mkdir()
+        extra = rng.choice(len(y), n_extra, replace=False)
+        for k, i in enumerate(extra):
+            Image.fromarray(_digit_to_photo(X[i].reshape(8, 8), rng)).save(tmp/CASSAVA_2019_EXTRA/f'extra-{k:04d}.jpg', quality=90)
+        pd.DataFrame({'image_id': [f'extra-{k:04d}.jpg' for k in range(n_extra)], 'label': y[extra]}).to_csv(
+            tmp/'extraimages_labels.csv', index=False)
         t = pd.read_csv(src/'train.csv')
         for _, r in t.sample(n_dup, random_state=19).iterrows():
             im = Image.open(src/'train_images'/r.image_id)
             im = im.resize((round(im.width * .9), round(im.height * .9)), Image.BILINEAR)
-            im.save(tmp/CASSAVA_2019_FOLDERS[r.label]/f'dup-{r.image_id}', quality=70)
+            im.save(tmp/'train'/CASSAVA_2019_FOLDERS[r.label]/f'dup-{r.image_id}', quality=70)
         (tmp/'README.txt').write_text('A stand-in for the 2019 Cassava data (folder per class), made by cassava_fa.sample_dataset_2019;\n'
-                                      f'dup-*.jpg are re-encoded copies of {src}/train_images photos.\n')
+                                      f'dup-*.jpg are re-encoded copies of {src}/train_images photos.\n'
+                                      'extraimages_labels.csv: the digits of extraimages/ (the real data has none), to measure pseudo-labels.\n')
         if dest.exists(): shutil.rmtree(dest)
         os.replace(tmp, dest)
     finally:
@@ -290,6 +324,35 @@ class NamedCategorize(Categorize):
         self.names = {k: short_name(v) for k, v in (names or {}).items()}
     def decodes(self, o): v = self.vocab[o]; return DiseaseCategory(v, self.names.get(v))
 
+class SoftCategorize(NamedCategorize):
+    "`NamedCategorize` of `[label, soft]`: on the training split the soft target (one-hot where `soft` is missing), else the label"
+    loss_func = CrossEntropy()   # the default loss of a learner on these targets: fastai's flattens them
+    def __call__(self, o, # `[label, soft]` (a `ColReader` of both columns)
+                 split_idx=None, # fastai's split: 0 training, 1 validation
+                 **kwargs, # passed to `NamedCategorize`
+                ):
+        lbl, soft = o
+        if split_idx != 0: return super().__call__(lbl, split_idx=split_idx, **kwargs)
+        if _missing(soft): return TensorBase(torch.eye(len(self.vocab))[self.vocab.o2i[lbl]])
+        return TensorBase(torch.as_tensor(np.asarray(soft, np.float32)))
+    def decodes(self, o): return super().decodes(o.argmax(-1) if o.ndim else o)
+
+def _missing(v)->bool: return v is None or (np.ndim(v) == 0 and pd.isna(v))
+
+def check_soft(df:pd.DataFrame, # the table
+               col:str, # its column of soft targets: one probability vector per row, or missing (then the label's one-hot)
+               n_classes:int, # the length of each vector
+              ):
+    "Raise, naming the rows, if `df[col]` holds anything but missing values or `n_classes` probabilities summing to 1"
+    if col not in df.columns: raise ValueError(f'soft={col!r}: no such column; columns: {list(df.columns)}')
+    probs = []
+    for i, v in enumerate(df[col]):
+        if _missing(v): continue
+        a = np.asarray(v, np.float64)
+        if a.shape != (n_classes,) or not np.isfinite(a).all() or (a < 0).any() or abs(a.sum() - 1) > 1e-3:
+            probs.append(f'row {i} (image_id={df.image_id.iloc[i]!r}): {col} must be {n_classes} probabilities >= 0 summing to 1, got {np.round(a, 4).tolist()}')
+    if probs: raise ValueError(f'{len(probs)} bad soft targets: ' + '; '.join(probs[:5]) + (' ...' if len(probs) > 5 else ''))
+
 # %% ../nbs/02_data.ipynb #c0036
 def _file_col(df, path):
     if 'file' in df.columns: return df.file
@@ -307,6 +370,7 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
                 valid_aug=None, # albumentations pipeline for validation, test and predict (default `valid_aug(size)`)
                 num_workers:int=0, # DataLoader worker processes
                 vocab=None, # the classes, in output order (default: the label map `read_cassava` found, else every label in `df`)
+                soft:str|None=None, # a column of soft targets to train on (`soft_labels`, `pseudo_label`); validation keeps `label`
                 **kwargs, # passed to `DataBlock.dataloaders`
                ):
     "fastai `DataLoaders` for a Cassava table with albumentations train/valid pipelines"
@@ -320,9 +384,10 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
     aug = AlbumentationsTransform(train_aug or augment.train_aug(size), valid_aug or augment.valid_aug(size))
     if vocab is None: vocab = sorted(df.attrs['classes']) if 'classes' in df.attrs else sorted(df.label.unique())
     names = df.attrs.get('classes') or (dict(enumerate(CASSAVA_LABELS)) if list(vocab) == list(range(5)) else {})
-    ylabel = TransformBlock(type_tfms=NamedCategorize(vocab=vocab, names=names))
+    if soft is not None: check_soft(df, soft, len(vocab))
+    ylabel = TransformBlock(type_tfms=(SoftCategorize if soft else NamedCategorize)(vocab=vocab, names=names))
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=load_image, batch_tfms=IntToFloatTensor), ylabel),
-                       get_x=ColReader('file'), get_y=ColReader('label'), splitter=splitter,
+                       get_x=ColReader('file'), get_y=ColReader(['label', soft] if soft else 'label'), splitter=splitter,
                        item_tfms=aug)
     dls = dblock.dataloaders(df, path=Path('.'), bs=bs, num_workers=num_workers, **kwargs)
     return dls
