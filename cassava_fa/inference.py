@@ -29,10 +29,11 @@ from .core import atomic_write
 from .augment import AlbumentationsTransform, albumentations_tfm, pipeline_size, tta_aug as _tta_preset, valid_aug as _valid_preset
 from .learner import model_from_card, card_activation, _norm_stats
 from .snapshots import Snapshots, load_snapshot
+from .callbacks import ema_callback
 
 # %% auto #0
-__all__ = ['seeded', 'SquareCrop', 'multi_crop_aug', 'tta_rounds', 'Member', 'Ensemble', 'snapshot_files', 'average_snapshots',
-           'write_submission', 'InferenceEstimate', 'estimate_inference_time']
+__all__ = ['seeded', 'SquareCrop', 'multi_crop_aug', 'tta_rounds', 'Member', 'ema_file', 'Ensemble', 'snapshot_files',
+           'average_snapshots', 'write_submission', 'InferenceEstimate', 'estimate_inference_time']
 
 # %% ../nbs/09_inference.ipynb #i005
 @contextmanager
@@ -140,14 +141,16 @@ class Member:
     @classmethod
     def from_learner(cls, learn:Learner, # a learner on DataLoaders from `cassava_dls`
                      name:str='learner', # how timings and errors call it
+                     ema:bool=True, # with an `EMA` callback holding an average, predict with the averaged weights
                     )->Member:
-        "A member predicting as `learn.get_preds` on a test `DataLoader` does"
+        "A member predicting as `learn.get_preds` on a test `DataLoader` does (with the `EMA` average when there is one)"
         aug = albumentations_tfm(learn.dls.valid)
         if aug is None: raise ValueError(f'{name}: Ensemble members need DataLoaders from cassava_dls (an albumentations pipeline)')
         act = getcallable(learn.loss_func, 'activation')
         if getattr(act, '__name__', '') == 'noop': act = lambda x: torch.softmax(x.float(), -1)   # a plain torch loss
         mean, std = _norm_stats(learn.dls)
-        return cls(learn.model, aug.valid_aug, pipeline_size(aug.valid_aug), mean, std, act,
+        cb = ema_callback(learn) if ema else None
+        return cls(learn.model if cb is None else cb.ema_model, aug.valid_aug, pipeline_size(aug.valid_aug), mean, std, act,
                    [v.item() if hasattr(v, 'item') else v for v in learn.dls.vocab], name)
 
     @classmethod
@@ -173,14 +176,23 @@ def _resize(img, hw):
 
 def _item_rng(seed, r, i): return np.random.default_rng([seed, r, i]), random.Random(f'{seed}.{r}.{i}')
 
+def ema_file(p, # a snapshot weights file, e.g. `.../epoch_006.safetensors`
+            )->Path:
+    "The `EMA` average saved beside snapshot `p` (`epoch_006.ema.safetensors`) if there is one, else `p`"
+    p = Path(p)
+    if p.name.endswith('.ema.safetensors') or p.suffix != '.safetensors': return p
+    q = p.with_name(p.name[:-len('.safetensors')] + '.ema.safetensors')
+    return q if q.exists() else p
+
 class Ensemble:
     "Average the probabilities of several models on the same decoded images; each image decoded once per round"
     def __init__(self, members:list, # `Member`s, `Learner`s, or paths of exported `model.pkl` files
                  weights=None, # one weight per member (default: equal)
                  vote:bool=False, # majority vote: each class's weighted share of the members' argmax
                  device=None, # where the models run (default: CUDA if available, else CPU)
+                 ema:bool=True, # use `EMA` averages when present: a learner's average, a snapshot's `.ema.safetensors`
                 ):
-        self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+        self.device, self.ema = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu')), ema
         self.members = [self._member(m, i) for i, m in enumerate(members)]
         if not self.members: raise ValueError('an Ensemble needs at least one member')
         vocabs = {tuple(m.vocab) for m in self.members}
@@ -194,11 +206,11 @@ class Ensemble:
 
     def _member(self, m, i):
         if isinstance(m, Member): return m
-        if isinstance(m, Learner): return Member.from_learner(m, f'learner{i}')
+        if isinstance(m, Learner): return Member.from_learner(m, f'learner{i}', ema=self.ema)
         p = Path(m)
         if not p.exists(): raise FileNotFoundError(f'ensemble member {p} not found')
-        if p.suffix == '.pkl': return Member.from_learner(load_learner(p, cpu=self.device.type == 'cpu'), p.name)
-        if p.suffix == '.safetensors': return Member.from_snapshot(p)
+        if p.suffix == '.pkl': return Member.from_learner(load_learner(p, cpu=self.device.type == 'cpu'), p.name, ema=self.ema)
+        if p.suffix == '.safetensors': return Member.from_snapshot(ema_file(p) if self.ema else p)
         raise ValueError(f'{p}: an ensemble member is a Learner, an exported .pkl or a snapshot .safetensors file')
 
     @property
@@ -209,10 +221,11 @@ class Ensemble:
                        epochs=None, # global epochs to take from every folder, e.g. [6, 7, 8, 9]
                        best:int|None=None, # or: the `best` saved epochs of every folder by `by`
                        by:str='valid_loss', # what `best` ranks by (a loss: lower is better)
-                       **kwargs, # passed to `Ensemble`
+                       **kwargs, # passed to `Ensemble` (`ema=False`: the trained weights, not the `EMA` averages)
                       )->Ensemble:
         "An ensemble of snapshots: `epochs` or the `best` of each run folder (default: its last), or the files given"
-        return cls([Member.from_snapshot(f) for f in snapshot_files(dirs, epochs, best, by)], **kwargs)
+        files = snapshot_files(dirs, epochs, best, by)
+        return cls([Member.from_snapshot(ema_file(f) if kwargs.get('ema', True) else f) for f in files], **kwargs)
 
 # %% ../nbs/09_inference.ipynb #i023
 def snapshot_files(dirs, # run folders of `SnapshotCheckpoint`, or weights files

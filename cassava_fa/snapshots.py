@@ -23,7 +23,7 @@ from fastai.torch_core import get_model
 from safetensors import safe_open
 from safetensors.torch import save_file, load_file
 from .core import atomic_write, in_training_fit
-from .callbacks import GlobalEpoch
+from .callbacks import GlobalEpoch, ema_callback
 from .augment import albumentations_tfm
 from .learner import write_model_card
 
@@ -128,7 +128,8 @@ class Snapshots:
     def __getitem__(self, i): return self.saved[i]
     def file(self,
              e:dict, # an entry with a weights file
-            )->Path: return self.path/e['file']
+             ema:bool=False, # the `EMA` average's weights when the entry has them (else the trained weights)
+            )->Path: return self.path/(e['ema'] if ema and e.get('ema') else e['file'])
 
     def top(self,
             k:int, # how many
@@ -183,8 +184,10 @@ class Snapshots:
         kept = {id(e) for e in self.saved[-keep:]} | ({id(min(scored, key=lambda e: e['valid_loss']))} if scored else set())
         gone = [e for e in self.saved if id(e) not in kept]
         if not gone: return []
-        files = [self.path/e[k] for e in gone for k in ('file', 'state') if e.get(k)]
-        for e in gone: e['file'] = e['state'] = None
+        files = [self.path/e[k] for e in gone for k in ('file', 'state', 'ema') if e.get(k)]
+        for e in gone:
+            e['file'] = e['state'] = None
+            if 'ema' in e: e['ema'] = None
         self.write()
         for f in files: f.unlink(missing_ok=True)
         return files
@@ -384,6 +387,8 @@ class SnapshotCheckpoint(GlobalEpoch):
         if _saveable(e, self.model) and (g + 1) % self.every == 0:
             e['file'], e['state'] = f'epoch_{g:03d}.safetensors', f'epoch_{g:03d}.state.safetensors'
             save_weights(self.model, self.snaps.file(e))
+            if (ema := ema_callback(self.learn)) is not None:
+                e['ema'] = f'epoch_{g:03d}.ema.safetensors'; save_weights(ema.ema_model, self.snaps.path/e['ema'])
             save_state({'epoch': g, **capture_train_state(self.learn, self.with_opt)}, self.snaps.path/e['state'])
         self.snaps.append(e).write()
         if self.keep: self.snaps.prune(self.keep)
