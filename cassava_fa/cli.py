@@ -51,7 +51,7 @@ def parse_schedule(s:str, # e.g. '0:1,2:3,4:all'
 def _train_args(p:argparse.ArgumentParser):
     g = p.add_argument_group('data')
     g.add_argument('--data', type=Path, help='competition folder (train.csv, train_images/, test_images/); default: the bundled sample')
-    g.add_argument('--data-2019', type=Path, default=None, help="the 2019 data's folder per class (cbb/ cbsd/ cgm/ cmd/ healthy/), trained on as a second source")
+    g.add_argument('--data-2019', type=Path, default=None, help="the 2019 data folder (train/ with cbb/ cbsd/ cgm/ cmd/ healthy/, or those class folders), trained on as a second source")
     g.add_argument('--dedup', action='store_true', help='keep near-identical photos (perceptual hash) in one fold')
     g.add_argument('--fold', type=int, default=None, help='train: the validation fold (of --n-folds; default 0)')
     g.add_argument('--n-folds', type=int, default=5, help='number of folds')
