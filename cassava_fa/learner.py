@@ -14,7 +14,10 @@ import torch
 from torch import nn
 import timm
 from timm.models import group_parameters, load_state_dict
+from fastcore.basics import patch
+from fastcore.meta import delegates
 from fastai.learner import Learner
+import fastai.callback.schedule   # `Learner.fine_tune`, wrapped below
 from fastai.optimizer import Adam
 from fastai.metrics import accuracy
 from fastai.data.transforms import Normalize
@@ -26,8 +29,8 @@ from . import losses as _losses
 from .callbacks import GlobalEpoch
 
 # %% auto #0
-__all__ = ['timm_model', 'timm_splitter', 'cassava_learner', 'model_card', 'write_model_card', 'model_from_card',
-           'card_activation', 'GradualUnfreezing']
+__all__ = ['timm_model', 'timm_splitter', 'cassava_learner', 'layer_lrs', 'set_layer_decay', 'LayerDecay', 'model_card',
+           'write_model_card', 'model_from_card', 'card_activation', 'GradualUnfreezing']
 
 # %% ../nbs/07_learner.ipynb #c0005
 _WEIGHT_EXTS = ('.safetensors', '.pth', '.pt', '.bin')
@@ -132,6 +135,7 @@ def cassava_learner(dls, # `DataLoaders`, e.g. from `cassava_dls`
                     cbs=None, # callbacks, e.g. [SAM(), CutMix(p=.5), SnapshotCheckpoint()]
                     normalize:bool=True, # add the backbone's mean/std normalisation to `dls`
                     model_kwargs:dict|None=None, # passed to `timm.create_model` (e.g. drop_rate)
+                    layer_decay:float|None=None, # layer-wise lr decay per parameter group, e.g. 0.75 (see `layer_lrs`)
                     **kwargs, # passed to `Learner`
                    )->Learner:
     "A fastai `Learner` on timm backbone `arch` for `dls`, split into stem / stages / head for freezing"
@@ -142,11 +146,74 @@ def cassava_learner(dls, # `DataLoaders`, e.g. from `cassava_dls`
         nf = model.num_features
         model.reset_classifier(0, '')
         model = nn.Sequential(model, create_head(nf, dls.c))
+    if layer_decay is not None: opt_func = LayerDecay(opt_func, layer_decay)
     learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func, metrics=metrics, splitter=timm_splitter,
                     cbs=cbs, **kwargs)
     learn.arch, learn.head_type = arch, head
     if pretrained is not False and pretrained is not None: learn.freeze()
     return learn
+
+# %% ../nbs/07_learner.ipynb #l0002
+def layer_lrs(lr, # a float, a `slice(lo, hi)` / `slice(hi)` (only `hi` counts) or one lr per group (kept as given)
+              n_groups:int, # parameter groups, the head last
+              layer_decay:float|None, # lr ratio between a group and the next one towards the head (None or 1: no decay)
+             ):
+    "Per-group lrs with layer-wise decay: group `i` of `n` gets `hi * layer_decay**(n-1-i)`, the head `hi`"
+    if layer_decay is None or layer_decay == 1: return lr
+    if isinstance(lr, slice): lr = lr.stop
+    v = np.atleast_1d(np.asarray(lr, dtype=float))
+    if v.size != 1: return lr                                # a schedule's per-group values: already decayed
+    return [float(v[0]) * layer_decay**(n_groups-1-i) for i in range(n_groups)]
+
+def set_layer_decay(opt, # a fastai `Optimizer` or `OptimWrapper`
+                    layer_decay:float|None, # see `layer_lrs`; None: plain fastai behaviour
+                   ):
+    "Make `opt.set_hyper('lr', ...)` (what `fit`, `fit_one_cycle`, `fine_tune` call) apply `layer_lrs`"
+    if layer_decay is not None and not 0 < layer_decay <= 1: raise ValueError(f'layer_decay must be in (0, 1], got {layer_decay}')
+    opt.layer_decay = layer_decay
+    if '_plain_set_hyper' not in opt.__dict__:
+        opt._plain_set_hyper = opt.set_hyper
+        opt.set_hyper = lambda k, v: opt._plain_set_hyper(k, layer_lrs(v, len(opt.param_lists), opt.layer_decay) if k == 'lr' else v)
+    if layer_decay not in (None, 1): opt.set_hyper('lr', float(opt.hypers[-1]['lr']))   # the head's lr, decayed below it
+    return opt
+
+class LayerDecay:
+    "An `opt_func` whose optimizers apply layer-wise lr decay (`set_layer_decay`)"
+    def __init__(self, opt_func, # the fastai `opt_func` to wrap
+                 layer_decay:float|None, # see `layer_lrs`
+                ):
+        self.opt_func, self.layer_decay = opt_func, layer_decay
+        self.__name__ = getattr(opt_func, '__name__', type(opt_func).__name__)
+    def __call__(self, params, # parameter groups
+                 **kwargs, # passed to `opt_func` (lr, wd, ...)
+                ): return set_layer_decay(self.opt_func(params, **kwargs), self.layer_decay)
+    def __repr__(self): return f'LayerDecay({self.__name__}, {self.layer_decay})'
+
+
+# %% ../nbs/07_learner.ipynb #l0003
+_fastai_fine_tune = getattr(Learner.fine_tune, '_fastai_fine_tune', Learner.fine_tune)   # also when this cell runs twice
+
+@patch
+@delegates(_fastai_fine_tune)
+def fine_tune(self:Learner,
+              epochs:int, # epochs of the unfrozen fit
+              base_lr:float=2e-3, # the head's lr (halved for the unfrozen fit, as in fastai)
+              freeze_epochs:int=1, # epochs of the frozen fit
+              layer_decay:float|None=None, # layer-wise lr decay for both fits (None: the learner's, e.g. from `cassava_learner`)
+              **kwargs, # passed to fastai's `fine_tune` (lr_mult, pct_start, div, cbs, ...)
+             ):
+    "fastai's `fine_tune`, optionally with layer-wise lr decay; with it `lr_mult` (the slice's spread) plays no part"
+    if layer_decay is None: return _fastai_fine_tune(self, epochs, base_lr, freeze_epochs, **kwargs)
+    old = self.opt_func
+    self.opt_func = LayerDecay(getattr(old, 'opt_func', old), layer_decay)
+    old_d = getattr(self.opt, 'layer_decay', None) if self.opt is not None else None
+    if self.opt is not None: set_layer_decay(self.opt, layer_decay)
+    try: return _fastai_fine_tune(self, epochs, base_lr, freeze_epochs, **kwargs)
+    finally:
+        self.opt_func = old
+        if self.opt is not None: set_layer_decay(self.opt, old_d)
+Learner.fine_tune._fastai_fine_tune = _fastai_fine_tune
+
 
 # %% ../nbs/07_learner.ipynb #n0004
 def _norm_stats(dls)->tuple:
