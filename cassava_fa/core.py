@@ -51,16 +51,25 @@ def cache_dir()->Path:
 # %% ../nbs/00_core.ipynb #c0012
 def atomic_write(path, # the file to write; its folder is created if needed
                  write_fn, # `write_fn(tmp_path)` writes the content to the temporary file it is given
+                 fsync:bool=True, # flush the file and then its folder to disk, so a power loss keeps the old or the new file
                 ):
     "Call `write_fn(tmp_path)` then rename to `path`, so a crash never leaves a half-written file"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
     try:
         write_fn(tmp)
+        if fsync: _fsync(tmp)
         os.replace(tmp, path)
+        if fsync: _fsync(path.parent)
     finally:
         if tmp.exists(): tmp.unlink()
     return path
+
+def _fsync(p:Path):
+    "Flush a file's (or a folder's entries') writes to the disk"
+    fd = os.open(p, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
 
 # %% ../nbs/00_core.ipynb #n0001
 def model_device(learn:Learner, # the learner whose model to look at
