@@ -265,10 +265,14 @@ LOSSES = {'ce': CrossEntropy, 'ls': LabelSmoothingCE, 'bitempered': BiTemperedLo
           'taylor': TaylorCrossEntropy, 'focal': FocalLoss, 'focalcosine': FocalCosineLoss}
 
 def get_loss(name:str, # a key of `LOSSES`
-             **kwargs, # options; those the loss does not take, and those set to None, are ignored
+             **kwargs, # options of the loss (`None`: not given, dropped); one the loss does not take is an error
             )->SoftTargetLoss:
     "Build the loss called `name` from the options it takes among `kwargs`"
     if name not in LOSSES: raise ValueError(f"Unknown loss {name!r}; valid names: {', '.join(LOSSES)}")
     cls = LOSSES[name]
     params = inspect.signature(cls.__init__).parameters
-    return cls(**{k: v for k, v in kwargs.items() if k in params and v is not None})
+    given = {k: v for k, v in kwargs.items() if v is not None}
+    takes = [p for p in params if p not in ('self', 'args', 'kwargs')]
+    extra = [k for k in given if k not in takes]
+    if extra: raise ValueError(f"loss {name!r} takes no option {', '.join(extra)}; its options: {', '.join(takes)}")
+    return cls(**given)
