@@ -7,10 +7,12 @@ Docs: https://cassava-fa.github.io/cassava_fa/noisy.html.md"""
 # %% ../nbs/12_noisy.ipynb #z002
 from __future__ import annotations
 import numpy as np, pandas as pd
+from pathlib import Path
 from .interpret import _inputs
+from .inference import Ensemble
 
 # %% auto #0
-__all__ = ['ISSUE_METHODS', 'label_quality', 'confident_joint', 'find_label_issues', 'denoise']
+__all__ = ['ISSUE_METHODS', 'label_quality', 'confident_joint', 'find_label_issues', 'denoise', 'soft_labels', 'pseudo_label']
 
 # %% ../nbs/12_noisy.ipynb #z005
 def _check(labels, oof, vocab)->tuple:
@@ -166,4 +168,44 @@ def denoise(df:pd.DataFrame, # the table (`label` column), in the order of `mask
     pred = np.array(vocab, dtype=object)[p.argmax(1)]
     out = df.assign(label_given=df.label)
     out['label'] = pd.Series(np.where(mask, pred, df.label.to_numpy(dtype=object)), index=df.index).astype(df.label.dtype)
+    return out
+
+# %% ../nbs/12_noisy.ipynb #z042
+def soft_labels(df:pd.DataFrame, # the table (`label` column), in the order of `oof`
+                oof, # N × C out-of-fold probabilities (NaN rows: not predicted, kept one-hot)
+                alpha:float=.5, # the OOF's share of the target
+                vocab=None, # the label value of each column of `oof` (default 0..C-1)
+                col:str='soft', # the column to write
+               )->pd.DataFrame:
+    "A copy of `df` with soft targets in `col`: `(1 - alpha)` × the label's one-hot + `alpha` × the OOF probabilities"
+    if not 0 <= alpha <= 1: raise ValueError(f'alpha must be in [0, 1], got {alpha}')
+    oof = np.asarray(oof, np.float64)
+    if oof.ndim != 2 or len(oof) != len(df): raise ValueError(f'oof must be {len(df)} rows of probabilities, one per row of df; got shape {oof.shape}')
+    done = ~np.isnan(oof).any(1)
+    p, y, _ = _check(df.label.values[done], oof[done], vocab)
+    t = (1 - alpha) * np.eye(p.shape[1])[y] + alpha * p / p.sum(1, keepdims=True)
+    soft = np.full(len(df), None, dtype=object)
+    soft[np.flatnonzero(done)] = list(t.astype(np.float32))
+    return df.assign(**{col: soft})
+
+def pseudo_label(ensemble, # an `Ensemble`, or what `Ensemble` takes (learners, `model.pkl` files, snapshots)
+                 items, # image files, or a table with `file` (and `image_id`), e.g. `read_cassava_2019(..., unlabelled=True)`
+                 threshold:float=.9, # keep the images whose top probability is at least this
+                 soft:bool=True, # also a `soft` column of the ensemble's probabilities (else train on the argmax)
+                 source:str='pseudo', # the rows' `source`
+                 **kwargs, # passed to `Ensemble.predict` (tta, bs, n_workers, ...)
+                )->pd.DataFrame:
+    "Rows for unlabelled images the ensemble is confident of: `image_id`, `label`, `source`, `file`, `fold` −1, `confidence`"
+    if not 0 <= threshold <= 1: raise ValueError(f'threshold must be in [0, 1], got {threshold}')
+    ens = ensemble if isinstance(ensemble, Ensemble) else Ensemble(list(ensemble) if isinstance(ensemble, (list, tuple)) else [ensemble])
+    if isinstance(items, pd.DataFrame):
+        if 'file' not in items: raise ValueError('items has no `file` column: pass image files or a table from read_cassava_2019')
+        files = [Path(f) for f in items.file]
+        ids = items.image_id.tolist() if 'image_id' in items else [f.name for f in files]
+    else: files = [Path(f) for f in items]; ids = [f.name for f in files]
+    probs = ens.predict(files, **kwargs)
+    conf, keep = probs.max(1), probs.max(1) >= threshold
+    out = pd.DataFrame({'image_id': np.array(ids, dtype=object)[keep], 'label': np.array(ens.vocab)[probs.argmax(1)][keep],
+                        'source': source, 'file': [str(f) for f, k in zip(files, keep) if k], 'fold': -1, 'confidence': conf[keep]})
+    if soft: out['soft'] = list(probs[keep].astype(np.float32))
     return out
