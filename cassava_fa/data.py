@@ -6,7 +6,7 @@ Docs: https://cassava-fa.github.io/cassava_fa/data.html.md"""
 
 # %% ../nbs/02_data.ipynb #c0002
 from __future__ import annotations
-import json, os, re, shutil, tempfile
+import inspect, json, os, re, shutil, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd
 import cv2
@@ -14,6 +14,8 @@ from PIL import Image, ImageOps
 from sklearn.model_selection import StratifiedKFold, StratifiedGroupKFold
 from functools import partial
 from fastai.data.block import DataBlock, TransformBlock, CategoryBlock
+from fastai.data.core import Datasets, TfmdDL
+from fastai.data.load import DataLoader
 from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor, Categorize, Category
 from fastai.torch_core import show_title, TensorBase
 import torch
@@ -64,6 +66,12 @@ def _bad_name(s)->bool:
     return (not isinstance(s, str) or s in ('', '.', '..') or '/' in s or '\\' in s or s.startswith('..')
             or os.path.basename(s) != s)
 
+def _has_jpeg_end(f, tail:int=4096)->bool:
+    "Does the JPEG `f` hold its end-of-image marker (FFD9) in its last `tail` bytes? (cameras may pad after it)"
+    with open(f, 'rb') as fh:
+        fh.seek(0, os.SEEK_END); fh.seek(max(0, fh.tell() - tail))
+        return b'\xff\xd9' in fh.read()
+
 def _check_images(files, names, where, full=False)->list:
     "Problems for each file that is missing, not a plain file, or not a readable image"
     probs = []
@@ -74,7 +82,10 @@ def _check_images(files, names, where, full=False)->list:
         try:
             with Image.open(f) as im:
                 if full: im.load()      # decodes every pixel: PIL raises on a truncated file, where OpenCV only warns
-        except Exception as e: probs.append(f'{where(n)}: {f} is not a readable image ({type(e).__name__}: {e})')
+                jpeg = im.format == 'JPEG'
+        except Exception as e: probs.append(f'{where(n)}: {f} is not a readable image ({type(e).__name__}: {e})'); continue
+        if jpeg and not full and not _has_jpeg_end(f):
+            probs.append(f'{where(n)}: {f} is a truncated JPEG (no end-of-image marker): copy it again, or drop its row')
     return probs
 
 # %% ../nbs/02_data.ipynb #c0013
@@ -101,6 +112,7 @@ def read_cassava(path, # competition folder holding `train.csv` and `train_image
     missing = [c for c in ('image_id', 'label') if c not in df.columns]
     if missing: raise CassavaDataError(f, [f'missing column(s) {missing}; found {list(df.columns)}. '
                                            f'The table needs image_id,label'])
+    if not len(df): raise CassavaDataError(f, ['has a header and no rows: nothing to train on'])
     classes = _read_label_map(path)
     where = lambda i: f'line {i + 2} (image_id={df.image_id.iloc[i]!r})'
     probs = []
@@ -361,6 +373,9 @@ def _file_col(df, path):
 
 def _all_and_first(items, n): return list(range(len(items))), list(range(min(n, len(items))))
 
+_DL_OPTIONS = sorted(({p for f in (Datasets.dataloaders, DataLoader.__init__, TfmdDL.__init__) for p in inspect.signature(f).parameters}
+                      | set(DataLoader._methods)) - {'self', 'kwargs', 'dataset', 'bs', 'num_workers', 'path'})
+
 def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
                 path=None, # competition folder (only needed when `df` has no `file` column)
                 fold:int|None=0, # validation fold; None: train on all rows
@@ -371,9 +386,12 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
                 num_workers:int=0, # DataLoader worker processes
                 vocab=None, # the classes, in output order (default: the label map `read_cassava` found, else every label in `df`)
                 soft:str|None=None, # a column of soft targets to train on (`soft_labels`, `pseudo_label`); validation keeps `label`
-                **kwargs, # passed to `DataBlock.dataloaders`
+                **kwargs, # passed to `DataBlock.dataloaders` (fastai's DataLoader options; any other name is an error)
                ):
     "fastai `DataLoaders` for a Cassava table with albumentations train/valid pipelines"
+    unknown = sorted(set(kwargs) - set(_DL_OPTIONS))
+    if unknown: raise TypeError(f"cassava_dls got unknown option(s) {', '.join(unknown)}; it passes on fastai's DataLoader "
+                                f"options: {', '.join(_DL_OPTIONS)}")
     df = df.reset_index(drop=True).assign(file=lambda d: _file_col(d, path))
     if fold is None: splitter = partial(_all_and_first, n=bs)
     else:
