@@ -120,6 +120,7 @@ def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) a
                valid_aug=None, # validation pipeline (default `valid_aug(size)`)
                valid_sources=None, # validate (and score) on these sources only, e.g. ['2020']
                train_mask=None, # one boolean per row of `df`: False rows are not trained on (still predicted, scored)
+               soft:str|None=None, # a column of soft targets to train on (`soft_labels`, `pseudo_label`); scored on `label`
                tta:int=0, # TTA rounds for the out-of-fold predictions
                seed:int=42, # `seed_everything` seed at the start of the fold
                snapshots:bool=True, # snapshot every epoch (needed to resume a killed fold)
@@ -135,7 +136,7 @@ def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) a
     if not len(rows): raise ValueError(f'fold {fold} has no rows; folds present: {sorted(df.fold.unique())}')
     fit_df = _fit_rows(df, fold, valid_sources, train_mask)
     seed_everything(seed)
-    dls = cassava_dls(fit_df, path, fold=fold, size=size, bs=bs, train_aug=train_aug, valid_aug=valid_aug, num_workers=num_workers)
+    dls = cassava_dls(fit_df, path, fold=fold, size=size, bs=bs, train_aug=train_aug, valid_aug=valid_aug, num_workers=num_workers, soft=soft)
     fcbs, run = _fold_cbs(cbs), (out/'snapshots').resolve()
     if resume is None: resume = (run/'manifest.json').exists()
     if snapshots: fcbs.append(SnapshotCheckpoint(dir=run, resume=resume))
@@ -272,18 +273,24 @@ def merge(cls, fold_dirs, # fold folders written by `train_fold` (`cross_validat
                {r['fold']: r for r in recs}, recs[0].get('valid_sources'))
 
 # %% ../nbs/10_cv.ipynb #v019
+def _folds(df:pd.DataFrame, folds=None)->list:
+    "The folds to run: those given, checked, or every fold >= 0 of the table (fold -1 rows train in every fold)"
+    present = sorted(int(k) for k in df.fold.unique() if k >= 0)
+    folds = present if folds is None else [int(k) for k in folds]
+    bad = [k for k in folds if k not in present]
+    if bad: raise ValueError(f'folds {bad} are not in the table; folds present: {present}')
+    return folds
+
 def cross_validate(df:pd.DataFrame, # the table with `fold` (`add_folds`) and `file` columns
                    path=None, # competition folder (only when `df` has no `file` column)
-                   folds=None, # the folds to run (default: all of `df.fold`)
+                   folds=None, # the folds to run (default: every fold >= 0 of `df.fold`; rows of fold -1 are trained on in every fold)
                    out='runs/cv', # run root: `out/fold_k/`, the merged result, the experiment log
                    note:str='', # a free note for the experiment log
                    log:bool=True, # append a row to `out/experiments.csv`
                    **kwargs, # passed to `train_fold`: arch, epochs, lr, size, bs, cbs, loss_func, opt_func, tta, ...
                   )->CVResult:
     "Train every fold (resuming killed ones, reading finished ones), collect OOF predictions, scores and a log row"
-    out, folds = Path(out), [int(k) for k in (sorted(df.fold.unique()) if folds is None else folds)]
-    bad = [k for k in folds if k not in set(df.fold)]
-    if bad: raise ValueError(f'folds {bad} are not in the table; folds present: {sorted(df.fold.unique())}')
+    out, folds = Path(out), _folds(df, folds)
     start, sig = time.time(), json.dumps({k: _describe(v) for k, v in kwargs.items()}, sort_keys=True, indent=1)
     for k in folds:
         d = out/f'fold_{k}'
