@@ -16,7 +16,8 @@ from fastai.vision.augment import RandTransform
 from fastai.vision.core import TensorImage
 
 # %% auto #0
-__all__ = ['train_aug', 'valid_aug', 'tta_aug', 'AlbumentationsTransform', 'albumentations_tfm', 'pipeline_size']
+__all__ = ['train_aug', 'valid_aug', 'tta_aug', 'AlbumentationsTransform', 'albumentations_tfm', 'pipeline_size',
+           'set_pipeline_size', 'restore_sizes']
 
 # %% ../nbs/01_augment.ipynb #c0005
 def train_aug(size:int, # output side in pixels
@@ -103,3 +104,32 @@ def pipeline_size(aug:albu.Compose, # a deterministic pipeline, e.g. the validat
                  )->tuple:
     "(height, width) of what `aug` makes of a photo of `shape`"
     return tuple(aug(image=np.zeros((*shape, 3), np.uint8))['image'].shape[:2])
+
+# %% ../nbs/01_augment.ipynb #p0002
+_SIZED = {albu.RandomResizedCrop: ('size',), albu.Resize: ('height', 'width'), albu.RandomCrop: ('height', 'width'),
+          albu.CenterCrop: ('height', 'width'), albu.SmallestMaxSize: ('max_size',), albu.LongestMaxSize: ('max_size',)}
+
+def _sized(aug):
+    for t in getattr(aug, 'transforms', []):
+        attrs = next((a for c, a in _SIZED.items() if type(t) is c), None)
+        if attrs: yield t, attrs
+        yield from _sized(t)
+
+def set_pipeline_size(aug:albu.Compose, # a pipeline, e.g. `train_aug(380)`; changed in place
+                      size, # the new output side, or (height, width)
+                     )->list:
+    "Set the output size of every resize / crop transform in `aug`; returns the old sizes for `restore_sizes`"
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    new = {'size': (h, w), 'height': h, 'width': w, 'max_size': min(h, w)}
+    found = list(_sized(aug))
+    if not found: raise ValueError(f'no resize or crop transform to resize in {aug}')
+    old = [(t, {a: getattr(t, a) for a in attrs}) for t, attrs in found]
+    for t, attrs in found:
+        for a in attrs: setattr(t, a, new[a])
+    return old
+
+def restore_sizes(old:list, # what `set_pipeline_size` returned
+                 ):
+    "Put back the sizes `set_pipeline_size` changed"
+    for t, attrs in old:
+        for a, v in attrs.items(): setattr(t, a, v)

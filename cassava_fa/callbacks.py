@@ -1,4 +1,4 @@
-"""General callbacks of a training run: mixed precision on any device, one epoch count across fits, the epoch table across fits, an EMA of the weights.
+"""General callbacks of a training run: mixed precision on any device, one epoch count across fits, the epoch table across fits, an EMA of the weights, progressive resizing.
 
 Docs: https://cassava-fa.github.io/cassava_fa/callbacks.html.md"""
 
@@ -22,9 +22,10 @@ from fastai.learner import Learner, Recorder
 from torch.amp import GradScaler
 from fastai.torch_core import rank_distrib
 from .core import model_device, in_training_fit, swap_attr, restore_attr
+from .augment import albumentations_tfm, set_pipeline_size, restore_sizes
 
 # %% auto #0
-__all__ = ['AutoMixedPrecision', 'GlobalEpoch', 'EpochTable', 'EMA', 'ema_callback']
+__all__ = ['AutoMixedPrecision', 'GlobalEpoch', 'EpochTable', 'EMA', 'ema_callback', 'ProgressiveResize']
 
 # %% ../nbs/04_callbacks.ipynb #oc0020
 @delegates(GradScaler)
@@ -184,4 +185,51 @@ def export(self:Learner,
             torch.save(self, self.path/fname, pickle_module=pickle_module, pickle_protocol=pickle_protocol)
     finally: self.dls, self.opt, self.model, cb.model_ema = saved    # the same optimizer, its state untouched
 Learner.export._fastai_export = _fastai_export
+
+
+# %% ../nbs/04_callbacks.ipynb #r0002
+class ProgressiveResize(GlobalEpoch):
+    "Train at growing image sizes: a size per (global) epoch for the training albumentations pipeline, DataLoaders kept"
+    order = -5   # before the epoch's first batch is drawn
+    def __init__(self,
+                 sizes, # a list spread evenly over `n_epoch` epochs (e.g. [224, 320, 380]), or {global epoch: size}
+                 n_epoch:int|None=None, # global epochs a list spans (default: the first training fit's); e.g. both of `fine_tune`'s
+                ):
+        if isinstance(sizes, dict):
+            if 0 not in sizes or any(not (isinstance(e, int) and e >= 0) for e in sizes):
+                raise ValueError(f'ProgressiveResize: a {{epoch: size}} schedule needs int epochs >= 0, epoch 0 included; got {list(sizes)}')
+            sizes = dict(sorted(sizes.items()))
+        elif not list(sizes): raise ValueError('ProgressiveResize needs at least one size')
+        if n_epoch is not None and n_epoch < 1: raise ValueError(f'ProgressiveResize: n_epoch must be >= 1, got {n_epoch}')
+        self.sizes, self.span, self._saved, self.history = sizes if isinstance(sizes, dict) else list(sizes), n_epoch, None, []
+
+    def size_at(self,
+                epoch:int, # a global epoch
+               ):
+        "The training size at global `epoch`"
+        if isinstance(self.sizes, dict): return self.sizes[max(e for e in self.sizes if e <= epoch)]
+        return self.sizes[min(len(self.sizes) - 1, epoch * len(self.sizes) // self.span)]
+
+    def before_fit(self):
+        if not in_training_fit(self.learn): return
+        if self._saved is not None: restore_sizes(self._saved); self._saved = None   # left by a fit that died
+        self._aug = albumentations_tfm(self.dls.train)
+        if self._aug is None: raise ValueError('ProgressiveResize needs DataLoaders with an albumentations pipeline (cassava_dls)')
+        if isinstance(self.sizes, dict): return
+        if self.span is None: self.span = self._offset + self.n_epoch           # the first training fit's epochs
+        elif self._offset >= self.span:
+            warnings.warn(f'ProgressiveResize: the sizes {self.sizes} were spread over {self.span} epochs, all done; this fit '
+                          f"(fine_tune's second?) trains at {self.sizes[-1]}. Pass n_epoch=freeze_epochs+epochs to span both.")
+
+    def before_epoch(self):
+        if not in_training_fit(self.learn): return
+        size = self.size_at(self.global_epoch)
+        old = set_pipeline_size(self._aug.train_aug, size)
+        if self._saved is None: self._saved = old           # the pipeline's own sizes, put back after the fit
+        self.history.append((self.global_epoch, size))
+
+    def after_fit(self):
+        if not in_training_fit(self.learn): return          # validate / get_preds / tta, also inside a fit
+        if self._saved is not None: restore_sizes(self._saved); self._saved = None
+        super().after_fit()
 
