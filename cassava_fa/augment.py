@@ -11,20 +11,24 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 import albumentations as albu
+from PIL import Image
+from timm.data.auto_augment import rand_augment_transform
 from fastcore.basics import store_attr
 from fastai.vision.augment import RandTransform
 from fastai.vision.core import TensorImage
 
 # %% auto #0
-__all__ = ['train_aug', 'valid_aug', 'tta_aug', 'AlbumentationsTransform', 'albumentations_tfm', 'pipeline_size',
-           'set_pipeline_size', 'restore_sizes']
+__all__ = ['POLICIES', 'train_aug', 'valid_aug', 'tta_aug', 'AlbumentationsTransform', 'albumentations_tfm', 'pipeline_size',
+           'set_pipeline_size', 'restore_sizes', 'PILAugment']
 
 # %% ../nbs/01_augment.ipynb #c0005
 def train_aug(size:int, # output side in pixels
               scale=(0.08, 1.0), # RandomResizedCrop area range
-              p:float=0.5, # probability of each of the other augmentations
+              p:float=0.5, # probability of each of the other augmentations (the flips and transpose for the policies)
+              policy:str='seed', # 'seed', 'light', 'randaugment', 'trivialaugment', or a timm RandAugment config 'rand-...'
              )->albu.Compose:
-    "The seed competitor's training pipeline: crop, flips, transpose, affine, colour, coarse dropout"
+    "The training pipeline: the seed competitor's (crop, flips, transpose, affine, colour, coarse dropout) or another `policy`"
+    if policy != 'seed': return _policy_aug(size, scale, p, policy)
     return albu.Compose([
         albu.RandomResizedCrop(size=(size, size), scale=scale),
         albu.Transpose(p=p), albu.HorizontalFlip(p=p), albu.VerticalFlip(p=p),
@@ -133,3 +137,36 @@ def restore_sizes(old:list, # what `set_pipeline_size` returned
     "Put back the sizes `set_pipeline_size` changed"
     for t, attrs in old:
         for a, v in attrs.items(): setattr(t, a, v)
+
+# %% ../nbs/01_augment.ipynb #a0002
+class PILAugment(albu.ImageOnlyTransform):
+    "A PIL-image augmentation (timm's RandAugment, torchvision's TrivialAugmentWide...) in an albumentations pipeline"
+    def __init__(self, tfm, # callable on a PIL image, returning a PIL image
+                 p:float=1., # probability of applying it
+                ):
+        super().__init__(p=p)
+        self.tfm = tfm
+
+    def get_params(self)->dict: return {'seed': self.py_random.randrange(2**31)}   # from the pipeline's generator
+
+    def apply(self, img:np.ndarray, # HxWx3 uint8
+              seed:int=0, # seeds Python's, NumPy's and torch's generators for the op (restored after)
+              **params, # albumentations' other parameters (unused)
+             )->np.ndarray:
+        py, npy = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+            try: return np.asarray(self.tfm(Image.fromarray(img)))
+            finally: random.setstate(py); np.random.set_state(npy)
+
+    def get_transform_init_args_names(self): return ('tfm',)
+
+POLICIES = {'light': None, 'randaugment': 'rand-m9-mstd0.5-inc1', 'trivialaugment': 'rand-n1-m10-mstd101-inc1-p1.0'}
+
+def _policy_aug(size, scale, p, policy):
+    if policy not in POLICIES and not str(policy).startswith('rand-'):
+        raise ValueError(f"unknown augmentation policy {policy!r}; choose 'seed', {', '.join(map(repr, POLICIES))} or a timm 'rand-...' config")
+    tfms = [albu.RandomResizedCrop(size=(size, size), scale=scale), albu.Transpose(p=p), albu.HorizontalFlip(p=p), albu.VerticalFlip(p=p)]
+    cfg = POLICIES.get(policy, policy)
+    if cfg: tfms.append(PILAugment(rand_augment_transform(cfg, {'translate_const': int(size * 0.45), 'img_mean': (124, 116, 104)})))
+    return albu.Compose(tfms)
