@@ -361,7 +361,7 @@ def _mkdocs_config(src_dir, site_dir, nav, cfg):
         'validation': {'links': {'anchors': 'ignore', 'unrecognized_links': 'ignore'}},
     }
 
-def build(out=ROOT/'_site', execute=(), n_workers=2, timeout=None, quiet=False):
+def build(out=ROOT/'_site', execute=(), n_workers=2, timeout=None, quiet=False, proc=PROC):
     "Process, convert and render every notebook; return the site folder"
     from nbdev.config import get_config
     cfg = get_config(ROOT)
@@ -370,10 +370,11 @@ def build(out=ROOT/'_site', execute=(), n_workers=2, timeout=None, quiet=False):
     execute = {p.stem for p in nbs} if execute == 'all' else set(execute)
     unknown = execute - {p.stem for p in nbs}
     if unknown: raise SystemExit(f'--execute: no such notebook(s): {sorted(unknown)}')
-    print(f'processing {len(nbs)} notebooks ({len(execute)} executed) into {PROC.relative_to(ROOT)}/', flush=True)
-    procs = process_notebooks(nbs, execute=execute, n_workers=n_workers, timeout=timeout or int(cfg.get('cell_timeout', 300)))
+    proc = Path(proc).resolve()
+    print(f'processing {len(nbs)} notebooks ({len(execute)} executed) into {proc}/', flush=True)
+    procs = process_notebooks(nbs, proc, execute=execute, n_workers=n_workers, timeout=timeout or int(cfg.get('cell_timeout', 300)))
     t1 = time.time()
-    src_dir = PROC/'_mkdocs'
+    src_dir = proc/'_mkdocs'
     docs = src_dir/'docs'
     docs.mkdir(parents=True)
     shutil.copy(Path(__file__).with_name('extra.css'), docs/'extra.css')
@@ -445,13 +446,11 @@ def check_site(site, nbs=NBS, lib=LIB):
     site = Path(site)
     probs = []
     nb_list = notebooks(nbs)
-    # a page per notebook, named as nbdev names it (the `output-file` nbdev's FrontmatterProc gives)
-    proc = {p.stem: p for p in PROC.glob('*.ipynb')}
-    page_of = {}
+    # a page per notebook, named as nbdev names it (`nbpath2html`: `00_core.ipynb` -> `core.html`)
+    from nbdev.config import nbpath2html
+    page_of = {nb.stem: nbpath2html(nb).stem for nb in nb_list}
     for nb in nb_list:
-        pn = page_name({**_nb_json(proc[nb.stem]), '_path': str(proc[nb.stem])}) if nb.stem in proc else nb.stem
-        page_of[nb.stem] = pn
-        if not (site/f'{pn}.html').exists(): probs.append(f'no page {pn}.html for {nb.name}')
+        if not (site/f'{page_of[nb.stem]}.html').exists(): probs.append(f'no page {page_of[nb.stem]}.html for {nb.name}')
     # an entry (a heading whose id is the name's doc anchor) for every exported name, on its module's page
     mod_page = {m: page_of[nb.stem] for nb in nb_list if (m := default_exp(nb))}
     for mod, names in exported_names(lib).items():
@@ -544,13 +543,14 @@ def main(argv=None):
     ap.add_argument('--out', default='_site', help='site folder (default: _site)')
     ap.add_argument('--execute', nargs='*', metavar='NOTEBOOK',
                     help='execute the notebooks first (all, or the ones named by stem, e.g. 11_interpret) to keep outputs')
+    ap.add_argument('--proc', default=str(PROC), help="folder for nbdev's processed notebooks and the Markdown pages (default: _proc)")
     ap.add_argument('--workers', type=int, default=2, help='notebooks processed in parallel (default: 2)')
     ap.add_argument('--no-check', action='store_true', help='do not run check_site on the result')
     ap.add_argument('--browser', action='store_true', help='also load pages in headless Chromium (console errors, screenshots)')
     a = ap.parse_args(argv)
     out = (Path.cwd()/a.out) if not Path(a.out).is_absolute() else Path(a.out)
     execute = () if a.execute is None else ('all' if a.execute == [] else a.execute)
-    site = build(out, execute=execute, n_workers=a.workers)
+    site = build(out, execute=execute, n_workers=a.workers, proc=a.proc)
     if a.no_check: return 0
     probs = check_site(site)
     if a.browser:
