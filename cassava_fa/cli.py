@@ -14,12 +14,12 @@ import numpy as np, pandas as pd
 from fastai.learner import load_learner
 from .core import CASSAVA_SHORT, seed_everything, atomic_write
 from .data import read_cassava, read_cassava_2019, add_folds, sample_dataset, test_items
-from .augment import train_aug
+from .augment import train_aug, POLICIES
 from .losses import LOSSES, get_loss
 from .optim import OPTIMIZERS, get_optimizer, SAM
 from .mix import MixUp, CutMix, FMix, SnapMix
 from .learner import cassava_learner, GradualUnfreezing
-from .callbacks import EpochTable
+from .callbacks import EpochTable, EMA, ProgressiveResize
 from .snapshots import SnapshotCheckpoint
 from .inference import Ensemble, write_submission, estimate_inference_time
 from .cv import train_fold, cross_validate, CVResult, find_duplicates, experiment_row, log_experiment
@@ -29,8 +29,8 @@ from .stacking import ensemble_weights, fit_stacker, score_table
 from .inference import snapshot_files
 
 # %% auto #0
-__all__ = ['MIXES', 'parse_schedule', 'train', 'cv', 'parse_epochs', 'predict', 'estimate_time', 'sample', 'parser', 'cli',
-           'main', 'clean_labels', 'stack']
+__all__ = ['MIXES', 'parse_schedule', 'parse_sizes', 'parse_policy', 'train', 'cv', 'parse_epochs', 'predict', 'estimate_time',
+           'sample', 'parser', 'cli', 'main', 'clean_labels', 'stack']
 
 # %% ../nbs/99_cli.ipynb #c0005
 MIXES = {'none': None, 'mixup': MixUp, 'cutmix': CutMix, 'fmix': FMix, 'snapmix': SnapMix}
@@ -47,6 +47,21 @@ def parse_schedule(s:str, # e.g. '0:1,2:3,4:all'
             raise argparse.ArgumentTypeError(f"bad unfreezing schedule {s!r}: write EPOCH:GROUPS pairs, e.g. '0:1,2:3,4:all'") from None
     return out
 
+def parse_sizes(s:str, # e.g. '224,320,380'
+               )->list:
+    "Parse progressive-resizing sizes like '224,320,380' into [224, 320, 380]"
+    try: sizes = [int(v) for v in s.split(',')]
+    except ValueError: raise argparse.ArgumentTypeError(f"bad sizes {s!r}: write image sides, e.g. '224,320,380'") from None
+    if any(v < 8 for v in sizes): raise argparse.ArgumentTypeError(f'bad sizes {s!r}: every size must be >= 8')
+    return sizes
+
+def parse_policy(s:str, # 'seed', 'light', 'randaugment', 'trivialaugment' or a timm config 'rand-...'
+                )->str:
+    "Check an augmentation policy name for `train_aug(policy=...)`"
+    if s in ('seed', *POLICIES) or s.startswith('rand-'): return s
+    raise argparse.ArgumentTypeError(f"unknown policy {s!r}: choose seed, {', '.join(POLICIES)} or a timm RandAugment config 'rand-...'")
+
+
 # %% ../nbs/99_cli.ipynb #c0007
 def _train_args(p:argparse.ArgumentParser):
     g = p.add_argument_group('data')
@@ -59,6 +74,8 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--bs', type=int, default=32, help='batch size')
     g.add_argument('--min-scale', type=float, default=0.3, help='smallest RandomResizedCrop area (the public kernels used 0.08)')
     g.add_argument('--aug-p', type=float, default=0.25, help='probability of each flip/affine/colour/dropout augmentation (the public kernels used 0.5)')
+    g.add_argument('--aug', type=parse_policy, default=None, metavar='POLICY', help="training augmentation: seed (the default), light, "
+                   "randaugment, trivialaugment, or a timm RandAugment config 'rand-...'")
     g.add_argument('--workers', type=int, default=0, help='DataLoader worker processes')
     g.add_argument('--keep', type=Path, default=None, help='train only on the rows of this table (cassava-fa clean-labels --out); '
                    'every row is still validated and scored with its given label')
@@ -84,6 +101,14 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--sam-every', type=int, default=1, help='a SAM step every k batches, plain steps otherwise')
     g.add_argument('--mix', choices=list(MIXES), default='none', help='batch mixing')
     g.add_argument('--mix-p', type=float, default=0.5, help='probability that a training batch is mixed')
+    g.add_argument('--mix-start-epoch', type=int, default=None, help='first (global) epoch that is mixed (with --mix; default 0)')
+    g.add_argument('--mix-stop-epoch', type=int, default=None, help='first (global) epoch no longer mixed, e.g. 7 of 10 (with --mix; default: none)')
+    g.add_argument('--ema', action='store_true', help='keep an EMA of the weights (timm ModelEmaV3, with warm-up): validated, '
+                   'exported, snapshotted and predicted with')
+    g.add_argument('--ema-decay', type=float, default=None, help='EMA decay (with --ema; default 0.9998)')
+    g.add_argument('--layer-decay', type=float, default=None, help='layer-wise lr decay per block group, e.g. 0.75 (the head at --lr)')
+    g.add_argument('--sizes', type=parse_sizes, default=None, help='progressive resizing: training sizes spread over all the '
+                   'epochs (frozen ones included), e.g. 224,320,380, ending at --size')
     g.add_argument('--unfreeze', type=parse_schedule, default=None, help="gradual unfreezing, e.g. '0:1,2:3,4:all'")
     g.add_argument('--snapshots', action='store_true', help='save a snapshot every epoch under OUT/snapshots')
     g.add_argument('--resume', action='store_true', help='continue a killed run from its last snapshot (implies --snapshots)')
@@ -114,12 +139,26 @@ def _check_args(a):
         for flag, v, d in [('--rho', a.rho, 0.05), ('--adaptive', a.adaptive, False), ('--sam-every', a.sam_every, 1)]:
             if v != d: probs.append(f'{flag} needs --sam')
     if a.mix == 'none' and a.mix_p != 0.5: probs.append('--mix-p needs --mix')
+    if a.mix == 'none':
+        probs += [f'{f} needs --mix' for f, v in [('--mix-start-epoch', a.mix_start_epoch), ('--mix-stop-epoch', a.mix_stop_epoch)] if v is not None]
+    if a.mix_start_epoch is not None and a.mix_start_epoch < 0: probs.append('--mix-start-epoch must be >= 0')
+    if a.mix_stop_epoch is not None and a.mix_stop_epoch <= (a.mix_start_epoch or 0): probs.append('--mix-stop-epoch must be > --mix-start-epoch (default 0)')
+    if a.ema_decay is not None and not a.ema: probs.append('--ema-decay needs --ema')
+    if a.ema_decay is not None and not 0 <= a.ema_decay < 1: probs.append('--ema-decay must be in [0, 1)')
+    if a.layer_decay is not None and not 0 < a.layer_decay <= 1: probs.append('--layer-decay must be in (0, 1]')
+    if a.sizes is not None and a.sizes[-1] != a.size: probs.append(f'--sizes must end at --size {a.size} (the validation size), not {a.sizes[-1]}')
+    if a.sizes is not None and len(a.sizes) > _n_epochs(a): probs.append(f'--sizes lists {len(a.sizes)} sizes for {_n_epochs(a)} epochs')
     if probs: raise ValueError('; '.join(probs))
+
+def _fine_tune(a)->bool: return bool(a.pretrained and not a.unfreeze)
+def _n_epochs(a)->int: return a.epochs + (a.freeze_epochs if _fine_tune(a) else 0)   # global epochs: both of fine_tune's fits
 
 def _callbacks(a)->list:
     cbs = []
     if a.sam: cbs.append(SAM(rho=a.rho, adaptive=a.adaptive, every=a.sam_every))
-    if MIXES[a.mix] is not None: cbs.append(MIXES[a.mix](p=a.mix_p))
+    if MIXES[a.mix] is not None: cbs.append(MIXES[a.mix](p=a.mix_p, start_epoch=a.mix_start_epoch or 0, stop_epoch=a.mix_stop_epoch))
+    if a.ema: cbs.append(EMA(0.9998 if a.ema_decay is None else a.ema_decay, use_ema_for_valid=True))
+    if a.sizes: cbs.append(ProgressiveResize(a.sizes, n_epoch=_n_epochs(a)))
     if a.unfreeze: cbs.append(GradualUnfreezing(a.unfreeze))
     return cbs
 
@@ -158,15 +197,17 @@ def _keep_mask(a, df:pd.DataFrame):
 def _fold_options(a)->dict:
     "What `train_fold` gets from the options: the same for `train --fold k` and every fold of `cv`"
     kw = dict(arch=a.arch, epochs=a.epochs, lr=a.lr, size=a.size, bs=a.bs, pretrained=a.pretrained or False,
-              freeze_epochs=a.freeze_epochs, fine_tune=bool(a.pretrained and not a.unfreeze),
-              train_aug=train_aug(a.size, scale=(a.min_scale, 1.), p=a.aug_p), tta=a.tta, seed=a.seed, num_workers=a.workers,
+              freeze_epochs=a.freeze_epochs, fine_tune=_fine_tune(a),
+              train_aug=train_aug(a.size, scale=(a.min_scale, 1.), p=a.aug_p, policy=a.aug or 'seed'), tta=a.tta, seed=a.seed, num_workers=a.workers,
               loss_func=get_loss(a.loss, t1=a.t1, t2=a.t2, smoothing=a.smoothing, n=a.taylor_n),
               opt_func=get_optimizer(a.opt), head=a.head)
     if a.wd is not None: kw['wd'] = a.wd
+    if a.layer_decay is not None: kw['layer_decay'] = a.layer_decay
     return kw
 
 _LOGGED = ('arch', 'size', 'bs', 'epochs', 'lr', 'loss', 't1', 't2', 'smoothing', 'opt', 'sam', 'rho', 'mix', 'mix_p',
-           'unfreeze', 'pretrained', 'tta', 'seed', 'n_folds', 'data_2019', 'dedup', 'keep')
+           'unfreeze', 'pretrained', 'tta', 'seed', 'n_folds', 'data_2019', 'dedup', 'keep',
+           'aug', 'ema', 'ema_decay', 'layer_decay', 'sizes', 'mix_start_epoch', 'mix_stop_epoch')
 def _logged(a)->dict: return {k: getattr(a, k) for k in _LOGGED if getattr(a, k, None) not in (None, False)}
 
 # %% ../nbs/99_cli.ipynb #c0010
