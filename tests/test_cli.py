@@ -1,7 +1,7 @@
 "`cassava-fa` as a user runs it: the installed console script, in a fresh process."
 import json, subprocess, sys
 from pathlib import Path
-import pandas as pd
+import numpy as np, pandas as pd
 
 EXE = Path(sys.executable).parent/'cassava-fa'
 
@@ -29,7 +29,9 @@ def test_train_then_predict(tmp_path):
     assert 'validation accuracy:' in r.stdout
     assert {'model.pkl', 'metrics.json', 'history.csv', 'submission.csv'} <= {p.name for p in (tmp_path/'run').iterdir()}
     m = json.loads((tmp_path/'run'/'metrics.json').read_text())
-    assert 0 <= m['accuracy'] <= 1 and m['n_valid'] > 0
+    oof, rows = np.load(tmp_path/'run'/'oof.npy'), pd.read_csv(tmp_path/'run'/'oof_rows.csv')
+    assert m['n_valid'] == len(rows) == len(oof) > 0
+    assert abs(m['accuracy'] - (oof.argmax(1) == rows.label.values).mean()) < 1e-6   # metrics.json is the OOF's accuracy
     r = run('predict', '--model', tmp_path/'run'/'model.pkl', '--out', tmp_path/'sub.csv', cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert pd.read_csv(tmp_path/'sub.csv').equals(pd.read_csv(tmp_path/'run'/'submission.csv'))
