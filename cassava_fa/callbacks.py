@@ -120,6 +120,10 @@ class EMA(Callback):
         return None if self.model_ema is None else self.model_ema.module
 
     def _create(self):
+        dev = next(self.learn.model.parameters()).device
+        if self.use_ema_for_valid and self.device is not None and torch.device(self.device) != dev:
+            raise ValueError(f'EMA(device={self.device!r}) keeps the average off the model ({dev}), where it cannot be validated '
+                             'during the fit: pass use_ema_for_valid=False (and validate it with `swapped()` after moving it)')
         self.model_ema = ModelEmaV3(self.learn.model, decay=self.decay, use_warmup=self.warmup, device=self.device,
                                     exclude_buffers=True)   # parameters averaged, buffers (BatchNorm statistics) copied
 
