@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build the documentation site without Quarto, and check it.
 
-    .venv/bin/python docs/build.py [--out _site] [--execute [NOTEBOOK ...]] [--no-check] [--browser]
+    .venv/bin/python docs/build.py [--out _site] [--execute [NOTEBOOK ...]] [--no-check] [--browser] [--check-only]
 
 1. Each notebook of `nbs/` goes through nbdev's own docs processing, the `FilterDefaults` processors that
    `nbdev-proc-nbs` / `nbdev-docs` apply (show_doc cells added for every exported function and class and executed,
@@ -159,13 +159,17 @@ def _process_one(job):
     os.chdir(ROOT)
     from fastcore.nbio import read_nb, write_nb, dict2nb, nb2dict
     t0 = time.time()
-    nb = _execute(src, timeout) if execute else read_nb(src)
-    t_exec = time.time() - t0
-    nb = dict2nb(nb2dict(nb))       # fresh cell indices
-    if (mod := default_exp(src)): nb = dict2nb(nb2dict(_constant_entries(nb, mod)))
-    nb.path_ = str(src)             # as `read_nb` sets it (nbdev's FrontmatterProc needs it)
-    os.chdir(ROOT)
-    _filter_defaults()()(nb)
+    try:
+        nb = _execute(src, timeout) if execute else read_nb(src)
+        t_exec = time.time() - t0
+        nb = dict2nb(nb2dict(nb))       # fresh cell indices
+        if (mod := default_exp(src)): nb = dict2nb(nb2dict(_constant_entries(nb, mod)))
+        nb.path_ = str(src)             # as `read_nb` sets it (nbdev's FrontmatterProc needs it)
+        os.chdir(ROOT)
+        _filter_defaults()()(nb)
+    except Exception as e:
+        raise RuntimeError(f'{src.name} failed while {"executing" if execute and "t_exec" not in locals() else "processing"}'
+                           f' it: {type(e).__name__}: {e}') from e
     write_nb(nb, dst)
     return src.name, t_exec, time.time() - t0
 
@@ -186,7 +190,10 @@ def process_notebooks(nbs, proc=PROC, execute=(), n_workers=2, timeout=300):
          ProcessPoolExecutor(n_pr, mp_context=ctx) as pr_pool:
         futs = [ex_pool.submit(_process_one, j) for j in ex_jobs] + [pr_pool.submit(_process_one, j) for j in pr_jobs]
         for f in futs:
-            name, te, tt = f.result()
+            try: name, te, tt = f.result()
+            except BaseException:
+                for pool in (ex_pool, pr_pool): pool.shutdown(wait=True, cancel_futures=True)
+                raise
             print(f'  {name:24s} ' + (f'executed in {te:.0f}s, ' if Path(name).stem in execute else '') + f'done in {tt:.0f}s', flush=True)
     return [proc/p.name for p in nbs]
 
@@ -547,10 +554,11 @@ def main(argv=None):
     ap.add_argument('--workers', type=int, default=2, help='notebooks processed in parallel (default: 2)')
     ap.add_argument('--no-check', action='store_true', help='do not run check_site on the result')
     ap.add_argument('--browser', action='store_true', help='also load pages in headless Chromium (console errors, screenshots)')
+    ap.add_argument('--check-only', action='store_true', help='do not build: check the site already in --out')
     a = ap.parse_args(argv)
     out = (Path.cwd()/a.out) if not Path(a.out).is_absolute() else Path(a.out)
     execute = () if a.execute is None else ('all' if a.execute == [] else a.execute)
-    site = build(out, execute=execute, n_workers=a.workers, proc=a.proc)
+    site = out if a.check_only else build(out, execute=execute, n_workers=a.workers, proc=a.proc)
     if a.no_check: return 0
     probs = check_site(site)
     if a.browser:
