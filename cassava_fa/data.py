@@ -6,7 +6,8 @@ Docs: https://cassava-fa.github.io/cassava_fa/data.html.md"""
 
 # %% ../nbs/02_data.ipynb #c0002
 from __future__ import annotations
-import inspect, json, os, re, shutil, tempfile
+import hashlib, inspect, io, json, os, re, shutil, tempfile, threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd
 import cv2
@@ -21,14 +22,14 @@ from fastai.torch_core import show_title, TensorBase
 import torch
 from fastcore.basics import merge
 from .losses import CrossEntropy
-from .core import CASSAVA_LABELS, CASSAVA_SHORT, cache_dir
+from .core import CASSAVA_LABELS, CASSAVA_SHORT, cache_dir, atomic_write
 from . import augment
 from .augment import AlbumentationsTransform
 
 # %% auto #0
 __all__ = ['CASSAVA_2019_FOLDERS', 'CASSAVA_2019_EXTRA', 'load_image', 'CassavaDataError', 'read_cassava', 'read_cassava_2019',
            'add_folds', 'sample_dataset', 'sample_dataset_2019', 'test_items', 'short_name', 'DiseaseCategory',
-           'NamedCategorize', 'SoftCategorize', 'check_soft', 'cassava_dls']
+           'NamedCategorize', 'SoftCategorize', 'check_soft', 'cassava_dls', 'cache_resized']
 
 # %% ../nbs/02_data.ipynb #c0006
 def _pil_rgb(fn)->np.ndarray:
@@ -386,12 +387,14 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
                 num_workers:int=0, # DataLoader worker processes
                 vocab=None, # the classes, in output order (default: the label map `read_cassava` found, else every label in `df`)
                 soft:str|None=None, # a column of soft targets to train on (`soft_labels`, `pseudo_label`); validation keeps `label`
+                cache=None, # resize every image once into a cache first (`cache_resized` at `size`): True (default folder) or a folder
                 **kwargs, # passed to `DataBlock.dataloaders` (fastai's DataLoader options; any other name is an error)
                ):
     "fastai `DataLoaders` for a Cassava table with albumentations train/valid pipelines"
     unknown = sorted(set(kwargs) - set(_DL_OPTIONS))
     if unknown: raise TypeError(f"cassava_dls got unknown option(s) {', '.join(unknown)}; it passes on fastai's DataLoader "
                                 f"options: {', '.join(_DL_OPTIONS)}")
+    if cache is not None and cache is not False: df = cache_resized(df, path, size=size, dest=None if cache is True else cache)
     df = df.reset_index(drop=True).assign(file=lambda d: _file_col(d, path))
     if fold is None: splitter = partial(_all_and_first, n=bs)
     else:
@@ -403,9 +406,62 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
     if vocab is None: vocab = sorted(df.attrs['classes']) if 'classes' in df.attrs else sorted(df.label.unique())
     names = df.attrs.get('classes') or (dict(enumerate(CASSAVA_LABELS)) if list(vocab) == list(range(5)) else {})
     if soft is not None: check_soft(df, soft, len(vocab))
+    df.attrs = {}       # pandas deep-copies `attrs` into every row it hands out: fastai reads two rows an item
     ylabel = TransformBlock(type_tfms=(SoftCategorize if soft else NamedCategorize)(vocab=vocab, names=names))
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=load_image, batch_tfms=IntToFloatTensor), ylabel),
                        get_x=ColReader('file'), get_y=ColReader(['label', soft] if soft else 'label'), splitter=splitter,
                        item_tfms=aug)
     dls = dblock.dataloaders(df, path=Path('.'), bs=bs, num_workers=num_workers, **kwargs)
     return dls
+
+# %% ../nbs/02_data.ipynb #r0003
+def _content_key(b:bytes)->str: return hashlib.blake2b(b, digest_size=16).hexdigest()
+
+def _decode_bytes(b:bytes)->np.ndarray:
+    "Decode an image file's bytes as `load_image` decodes the file (EXIF-rotated RGB); raise if unusable"
+    if b[:2] == b'\xff\xd8' and b'\xff\xd9' not in b[-4096:]:
+        raise ValueError('a truncated JPEG (no end-of-image marker): copy it again, or drop its row')
+    a = cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(a, cv2.COLOR_BGR2RGB) if a is not None else _pil_rgb(io.BytesIO(b))
+
+def _cache_one(f, b:bytes, out:Path, short:int, ext:str, opts:list):
+    "(cached file, None) or (None, the problem); the same bytes are handled by one thread at a time"
+    if out.exists(): return str(out), None                   # a hit: nothing decoded, nothing written
+    try: img = _decode_bytes(b)
+    except Exception as e: return None, f'{f}: not a usable image ({type(e).__name__}: {e}); nothing was cached for it'
+    h, w = img.shape[:2]; s = short / min(h, w)
+    if s >= 1: return f, None                                # already small enough: the original, never upscaled
+    img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(img, cv2.COLOR_RGB2BGR), opts)
+    if not ok: return None, f'{f}: OpenCV could not encode its resized copy as {ext}'
+    atomic_write(out, lambda t: t.write_bytes(buf.tobytes()))
+    return str(out), None
+
+def cache_resized(df:pd.DataFrame, # table from `read_cassava` (a `file` column), or with `path`
+                  path=None, # competition folder (only needed when `df` has no `file` column)
+                  size:int=380, # the training size the cache is for
+                  scale:float=1.15, # cached short side = `round(scale*size)`, room for the crops (never upscaled)
+                  format:str='jpeg', # 'jpeg' (small, lossy at `quality`) or 'png' (lossless, ~5x larger)
+                  quality:int=95, # JPEG quality
+                  dest=None, # the cache folder (default `cache_dir()/'resized'`)
+                  n_workers:int=0, # threads that decode / resize / write (OpenCV releases the GIL)
+                 )->pd.DataFrame:
+    "A copy of `df` whose `file` column points at its images resized once, cached by content and size (`orig_file` keeps the originals)"
+    if format not in ('jpeg', 'png'): raise ValueError(f"format must be 'jpeg' or 'png', not {format!r}")
+    short = round(scale * size)
+    folder = Path(dest if dest is not None else cache_dir()/'resized')/(f'{short}px-jpeg{quality}' if format == 'jpeg' else f'{short}px-png')
+    ext, opts = ('.jpg', [cv2.IMWRITE_JPEG_QUALITY, quality]) if format == 'jpeg' else ('.png', [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    src = [str(f) for f in (df.orig_file if 'orig_file' in df.columns else _file_col(df, path))]
+    guard, locks = threading.Lock(), {}
+    def one(f):
+        try: b = Path(f).read_bytes()
+        except OSError as e: return None, f'{f}: cannot be read ({type(e).__name__}: {e})'
+        out = folder/f'{_content_key(b)}{ext}'
+        with guard: lock = locks.setdefault(out, threading.Lock())
+        with lock: return _cache_one(f, b, out, short, ext, opts)
+    if n_workers > 0:
+        with ThreadPoolExecutor(n_workers) as ex: res = list(ex.map(one, src))
+    else: res = [one(f) for f in src]
+    probs = [p for _, p in res if p]
+    if probs: raise CassavaDataError(f'cache_resized ({folder})', probs)
+    return df.assign(file=[f for f, _ in res], orig_file=src)
