@@ -226,6 +226,15 @@ _re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
 
 def _text(x): return ''.join(x) if isinstance(x, list) else x
 
+def _terminal(text):
+    "What a terminal shows for `text`: carriage returns overwrite the line (fastprogress's bars outside Jupyter)"
+    lines = []
+    for l in text.split('\n'):
+        shown = ''
+        for seg in l.split('\r'): shown = seg + shown[len(seg):]
+        lines.append(shown.rstrip())
+    return '\n'.join(lines)
+
 def _outputs_md(cell, ci, page, files_dir, asis):
     "Markdown for a code cell's outputs; images are written to `files_dir`"
     parts = []
@@ -256,6 +265,7 @@ def _outputs_md(cell, ci, page, files_dir, asis):
         else: merged.append((k, v))
     out = []
     for k, v in merged:
+        if k == 'text': v = _terminal(v)
         if k == 'md': out.append(v.strip('\n') if asis else f'<div class="nb-output" markdown="1">\n\n{v.strip()}\n\n</div>')
         elif k == 'html': out.append(f'<div class="nb-output">\n{v.strip()}\n</div>')
         elif v.strip(): out.append(f'<div class="nb-output nb-text" markdown="1">\n\n{_fence(v.rstrip(), "text")}\n\n</div>')

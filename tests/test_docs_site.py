@@ -97,7 +97,7 @@ def test_markdown_conversion(tmp_path):
         code('#| echo: false\n#| output: asis\nshow_doc(f)', [{'output_type': 'execute_result', 'metadata': {}, 'execution_count': 1,
               'data': {'text/markdown': '---\n\n### f\n\n```python\ndef f(x, # the x\n):\n```', 'text/plain': 'f'}}]),
         code('#| code-fold: show\n#| code-summary: "Exported source"\ndef g(): pass'),
-        code('print(1)', [{'output_type': 'stream', 'name': 'stdout', 'text': '1\n'}]),
+        code('print(1)', [{'output_type': 'stream', 'name': 'stdout', 'text': 'Epoch |--| 0%\rEpoch |██| 100%\n1\n'}]),
         code('plot()', [{'output_type': 'display_data', 'metadata': {}, 'data': {'image/png': png, 'text/plain': '<Figure>'}}]),
         code('df', [{'output_type': 'execute_result', 'metadata': {}, 'execution_count': 2, 'data': {'text/html': '<table><tr><td>1</td></tr></table>', 'text/plain': '1'}}]),
         code('1/0', [{'output_type': 'error', 'ename': 'ZeroDivisionError', 'evalue': 'division by zero', 'traceback': ['\x1b[31mZeroDivisionError\x1b[0m: division by zero']}]),
@@ -111,7 +111,7 @@ def test_markdown_conversion(tmp_path):
     assert '[`f`](demo.md#f)' in md and '[`g`](' not in md and '`g`' in md
     assert 'show_doc(' not in md and '#|' not in md and '### f' in md and '# the x' in md
     assert '???+ source "Exported source"' in md and '    def g(): pass' in md
-    assert '```text\n1\n```' in md
+    assert '```text\nEpoch |██| 100%\n1\n```' in md        # carriage returns overwrite, as in a terminal
     assert '<img src="demo_files/cell4_out0.png"' in md and (docs_dir/"demo_files"/"cell4_out0.png").stat().st_size > 2000
     assert '<table><tr><td>1</td></tr></table>' in md
     assert 'ZeroDivisionError: division by zero' in md and '\x1b' not in md
