@@ -16,3 +16,4 @@ from .cv import *
 from .interpret import *
 from .noisy import *
 from .stacking import *
+from .distributed import *
