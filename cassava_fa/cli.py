@@ -6,34 +6,52 @@ Docs: https://cassava-fa.github.io/cassava_fa/cli.html.md"""
 
 # %% ../nbs/99_cli.ipynb #c0002
 from __future__ import annotations
-import argparse, inspect, json, sys, time, warnings
+import argparse, importlib, inspect, json, sys, time, warnings
 from pathlib import Path
-# fastai uses torch.jit.script at import time; torch 2.14 warns about it on every command. Not actionable by users.
-warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-import numpy as np, pandas as pd
-from fastai.learner import load_learner
-from .core import CASSAVA_SHORT, seed_everything, atomic_write
-from .data import read_cassava, read_cassava_2019, add_folds, sample_dataset, test_items
-from .augment import train_aug, POLICIES
-from .losses import LOSSES, get_loss
-from .optim import OPTIMIZERS, get_optimizer, SAM
-from .mix import MixUp, CutMix, FMix, SnapMix
-from .learner import cassava_learner, GradualUnfreezing
-from .callbacks import EpochTable, EMA, ProgressiveResize
-from .snapshots import SnapshotCheckpoint
-from .inference import Ensemble, write_submission, estimate_inference_time
-from .cv import train_fold, cross_validate, CVResult, find_duplicates, experiment_row, log_experiment
-from .interpret import save_interpretation, class_names
-from .noisy import find_label_issues, label_quality, denoise, ISSUE_METHODS
-from .stacking import ensemble_weights, fit_stacker, score_table
-from .inference import snapshot_files
+from . import __version__
+
+# The library (torch, fastai, timm: seconds to import) is loaded by `_load` once a command runs, so that `--help`,
+# `--version` and malformed options answer at once. These are the names it binds in this module.
+_LIB = {'fastai.learner': ['load_learner'],
+        'cassava_fa.core': ['CASSAVA_SHORT', 'seed_everything', 'atomic_write'],
+        'cassava_fa.data': ['read_cassava', 'read_cassava_2019', 'add_folds', 'sample_dataset', 'test_items', '_check_images'],
+        'cassava_fa.augment': ['train_aug', 'POLICIES'],
+        'cassava_fa.losses': ['LOSSES', 'get_loss'],
+        'cassava_fa.optim': ['OPTIMIZERS', 'get_optimizer', 'SAM'],
+        'cassava_fa.mix': ['MixUp', 'CutMix', 'FMix', 'SnapMix'],
+        'cassava_fa.learner': ['cassava_learner', 'GradualUnfreezing', 'timm_model'],
+        'cassava_fa.callbacks': ['EpochTable', 'EMA', 'ProgressiveResize'],
+        'cassava_fa.snapshots': ['SnapshotCheckpoint'],
+        'cassava_fa.inference': ['Ensemble', 'write_submission', 'estimate_inference_time', 'snapshot_files'],
+        'cassava_fa.cv': ['train_fold', 'cross_validate', 'CVResult', 'find_duplicates', 'experiment_row', 'log_experiment'],
+        'cassava_fa.interpret': ['save_interpretation', 'class_names'],
+        'cassava_fa.noisy': ['find_label_issues', 'label_quality', 'denoise', 'ISSUE_METHODS'],
+        'cassava_fa.stacking': ['ensemble_weights', 'fit_stacker', 'score_table']}
+
+def _load():
+    "Import numpy, pandas and the library into this module (once)"
+    g = globals()
+    if 'pd' in g: return
+    # fastai uses torch.jit.script at import time; torch 2.14 warns about it on every command. Not actionable by users.
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
+    g['np'], g['pd'] = importlib.import_module('numpy'), importlib.import_module('pandas')
+    for mod, names in _LIB.items():
+        m = importlib.import_module(mod)
+        g.update({n: getattr(m, n) for n in names})
 
 # %% auto #0
-__all__ = ['MIXES', 'parse_schedule', 'parse_sizes', 'parse_policy', 'train', 'cv', 'parse_epochs', 'predict', 'estimate_time',
+__all__ = ['MIXES', 'LOSS_NAMES', 'OPTIMIZER_NAMES', 'POLICY_NAMES', 'ISSUE_METHOD_NAMES', 'STACKER_NAMES', 'SAMPLE_DEFAULTS',
+           'parse_schedule', 'parse_sizes', 'parse_policy', 'train', 'cv', 'parse_epochs', 'predict', 'estimate_time',
            'sample', 'parser', 'cli', 'main', 'clean_labels', 'stack']
 
 # %% ../nbs/99_cli.ipynb #c0005
-MIXES = {'none': None, 'mixup': MixUp, 'cutmix': CutMix, 'fmix': FMix, 'snapmix': SnapMix}
+MIXES = {'none': None, 'mixup': 'MixUp', 'cutmix': 'CutMix', 'fmix': 'FMix', 'snapmix': 'SnapMix'}   # --mix -> cassava_fa.mix
+# The choices of the options, written out so that parsing needs no import of the library (the notebook checks them)
+LOSS_NAMES = ('ce', 'ls', 'bitempered', 'sce', 'taylor', 'focal', 'focalcosine')
+OPTIMIZER_NAMES = ('adam', 'radam', 'sgd', 'adabelief', 'adabound')
+POLICY_NAMES = ('light', 'randaugment', 'trivialaugment')
+ISSUE_METHOD_NAMES = ('prune_by_noise_rate', 'prune_by_class', 'both', 'confident_learning', 'predicted_neq_given')
+STACKER_NAMES = ('logreg', 'mlp', 'gbm', 'cnn1d')
 
 def parse_schedule(s:str, # e.g. '0:1,2:3,4:all'
                   )->dict:
@@ -58,8 +76,8 @@ def parse_sizes(s:str, # e.g. '224,320,380'
 def parse_policy(s:str, # 'seed', 'light', 'randaugment', 'trivialaugment' or a timm config 'rand-...'
                 )->str:
     "Check an augmentation policy name for `train_aug(policy=...)`"
-    if s in ('seed', *POLICIES) or s.startswith('rand-'): return s
-    raise argparse.ArgumentTypeError(f"unknown policy {s!r}: choose seed, {', '.join(POLICIES)} or a timm RandAugment config 'rand-...'")
+    if s in ('seed', *POLICY_NAMES) or s.startswith('rand-'): return s
+    raise argparse.ArgumentTypeError(f"unknown policy {s!r}: choose seed, {', '.join(POLICY_NAMES)} or a timm RandAugment config 'rand-...'")
 
 
 # %% ../nbs/99_cli.ipynb #c0007
@@ -69,18 +87,18 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--data-2019', type=Path, default=None, help="the 2019 data folder (train/ with cbb/ cbsd/ cgm/ cmd/ healthy/, or those class folders), trained on as a second source")
     g.add_argument('--dedup', action='store_true', help='keep near-identical photos (perceptual hash) in one fold')
     g.add_argument('--fold', type=int, default=None, help='train: the validation fold (of --n-folds; default 0)')
-    g.add_argument('--n-folds', type=int, default=5, help='number of folds')
-    g.add_argument('--size', type=int, default=32, help='image side fed to the model (the competition: 380-512)')
+    g.add_argument('--n-folds', type=int, default=None, help="number of folds (default 5; train.csv's own fold column when it has one)")
+    g.add_argument('--size', type=int, default=None, help='image side fed to the model (default 32, sized for the sample; the competition: 380-512)')
     g.add_argument('--bs', type=int, default=32, help='batch size')
-    g.add_argument('--min-scale', type=float, default=0.3, help='smallest RandomResizedCrop area (the public kernels used 0.08)')
-    g.add_argument('--aug-p', type=float, default=0.25, help='probability of each flip/affine/colour/dropout augmentation (the public kernels used 0.5)')
+    g.add_argument('--min-scale', type=float, default=None, help='smallest RandomResizedCrop area (default 0.3; the public kernels used 0.08)')
+    g.add_argument('--aug-p', type=float, default=None, help='probability of each flip/affine/colour/dropout augmentation (default 0.25; the public kernels used 0.5)')
     g.add_argument('--aug', type=parse_policy, default=None, metavar='POLICY', help="training augmentation: seed (the default), light, "
                    "randaugment, trivialaugment, or a timm RandAugment config 'rand-...'")
     g.add_argument('--workers', type=int, default=0, help='DataLoader worker processes')
     g.add_argument('--keep', type=Path, default=None, help='train only on the rows of this table (cassava-fa clean-labels --out); '
                    'every row is still validated and scored with its given label')
     g = p.add_argument_group('model')
-    g.add_argument('--arch', default='resnet10t', help='timm architecture, e.g. tf_efficientnet_b3_ns')
+    g.add_argument('--arch', default=None, help='timm architecture (default resnet10t, sized for the sample), e.g. tf_efficientnet_b3_ns')
     g.add_argument('--pretrained', default=None, help='local weights: a .safetensors/.pth file or a timm cache directory')
     g.add_argument('--head', choices=['timm', 'fastai'], default='timm', help="classifier head")
     g = p.add_argument_group('training')
@@ -88,19 +106,19 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--freeze-epochs', type=int, default=1, help='frozen epochs first, with --pretrained (fine_tune)')
     g.add_argument('--lr', type=float, default=4e-3, help='peak learning rate of the one-cycle schedule')
     g.add_argument('--seed', type=int, default=42, help='one seed for everything (two runs are identical)')
-    g.add_argument('--loss', choices=list(LOSSES), default='ce', help='loss function')
+    g.add_argument('--loss', choices=LOSS_NAMES, default='ce', help='loss function')
     g.add_argument('--t1', type=float, default=None, help='bi-tempered: t1 (e.g. 0.8)')
     g.add_argument('--t2', type=float, default=None, help='bi-tempered: t2 (e.g. 1.4)')
     g.add_argument('--smoothing', type=float, default=None, help='label smoothing (ls, bitempered, taylor)')
     g.add_argument('--taylor-n', type=int, default=None, help='taylor: order of the Taylor softmax (even)')
-    g.add_argument('--opt', choices=list(OPTIMIZERS), default='adam', help='optimizer')
+    g.add_argument('--opt', choices=OPTIMIZER_NAMES, default='adam', help='optimizer')
     g.add_argument('--wd', type=float, default=None, help='weight decay (default: the optimizer\'s)')
     g.add_argument('--sam', action='store_true', help='Sharpness-Aware Minimization around the optimizer')
-    g.add_argument('--rho', type=float, default=0.05, help='SAM radius')
+    g.add_argument('--rho', type=float, default=None, help='SAM radius (with --sam; default 0.05)')
     g.add_argument('--adaptive', action='store_true', help='ASAM (adaptive SAM)')
-    g.add_argument('--sam-every', type=int, default=1, help='a SAM step every k batches, plain steps otherwise')
+    g.add_argument('--sam-every', type=int, default=None, help='a SAM step every k batches, plain steps otherwise (with --sam; default 1)')
     g.add_argument('--mix', choices=list(MIXES), default='none', help='batch mixing')
-    g.add_argument('--mix-p', type=float, default=0.5, help='probability that a training batch is mixed')
+    g.add_argument('--mix-p', type=float, default=None, help='probability that a training batch is mixed (with --mix; default 0.5)')
     g.add_argument('--mix-start-epoch', type=int, default=None, help='first (global) epoch that is mixed (with --mix; default 0)')
     g.add_argument('--mix-stop-epoch', type=int, default=None, help='first (global) epoch no longer mixed, e.g. 7 of 10 (with --mix; default: none)')
     g.add_argument('--ema', action='store_true', help='keep an EMA of the weights (timm ModelEmaV3, with warm-up): validated, '
@@ -111,6 +129,7 @@ def _train_args(p:argparse.ArgumentParser):
                    'epochs (frozen ones included), e.g. 224,320,380, ending at --size')
     g.add_argument('--unfreeze', type=parse_schedule, default=None, help="gradual unfreezing, e.g. '0:1,2:3,4:all'")
     g.add_argument('--snapshots', action='store_true', help='save a snapshot every epoch under OUT/snapshots')
+    g.add_argument('--overwrite', action='store_true', help='train: replace the run already in --out (refused without it)')
     g.add_argument('--resume', action='store_true', help='continue a killed run from its last snapshot (implies --snapshots)')
     g.add_argument('--tta', type=int, default=0, help='TTA rounds for the out-of-fold predictions and the submission')
     g = p.add_argument_group('output')
@@ -118,12 +137,26 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--note', default='', help='a note for the experiment log (experiments.csv / .md beside the run)')
 
 # %% ../nbs/99_cli.ipynb #c0009
+SAMPLE_DEFAULTS = dict(arch='resnet10t', size=32, min_scale=0.3, aug_p=0.25)   # sized for the bundled sample
+_DEFAULTS = dict(rho=0.05, sam_every=1, mix_p=0.5)
+
+def _defaults(a):
+    "Fill the options not given; a real `--data` with the sample-sized defaults gets a note saying so"
+    if getattr(a, 'n_folds', None) is None: a.n_folds_given, a.n_folds = False, 5
+    else: a.n_folds_given = True
+    unset = [k for k, v in SAMPLE_DEFAULTS.items() if getattr(a, k) is None]
+    for k in unset: setattr(a, k, SAMPLE_DEFAULTS[k])
+    if a.data is not None and unset:
+        print(f"note: {', '.join('--' + k.replace('_', '-') for k in unset)} not given: the sample-sized defaults "
+              f"({', '.join(f'{k}={SAMPLE_DEFAULTS[k]}' for k in unset)}); the competition's were e.g. --arch tf_efficientnet_b3_ns "
+              '--size 380 --min-scale 0.08 --aug-p 0.5', file=sys.stderr)
+
 def _check_args(a):
     probs = []
     if a.size < 8: probs.append(f'--size {a.size} is too small (>= 8)')
     if a.bs < 1: probs.append('--bs must be >= 1')
     if a.epochs < 1: probs.append('--epochs must be >= 1')
-    if not 0 <= a.mix_p <= 1: probs.append('--mix-p must be in [0, 1]')
+    if a.mix_p is not None and not 0 <= a.mix_p <= 1: probs.append('--mix-p must be in [0, 1]')
     if not 0 < a.min_scale <= 1: probs.append('--min-scale must be in (0, 1]')
     if not 0 <= a.aug_p <= 1: probs.append('--aug-p must be in [0, 1]')
     if a.fold is not None and not 0 <= a.fold < a.n_folds: probs.append(f'--fold {a.fold} is not in 0..{a.n_folds - 1}')
@@ -136,9 +169,8 @@ def _check_args(a):
         name = {'--taylor-n': 'n'}.get(flag, flag[2:])
         if v is not None and name not in takes: probs.append(f'{flag} has no effect with --loss {a.loss}')
     if not a.sam:
-        for flag, v, d in [('--rho', a.rho, 0.05), ('--adaptive', a.adaptive, False), ('--sam-every', a.sam_every, 1)]:
-            if v != d: probs.append(f'{flag} needs --sam')
-    if a.mix == 'none' and a.mix_p != 0.5: probs.append('--mix-p needs --mix')
+        probs += [f'{f} needs --sam' for f, v in [('--rho', a.rho), ('--adaptive', a.adaptive or None), ('--sam-every', a.sam_every)] if v is not None]
+    if a.mix == 'none' and a.mix_p is not None: probs.append('--mix-p needs --mix')
     if a.mix == 'none':
         probs += [f'{f} needs --mix' for f, v in [('--mix-start-epoch', a.mix_start_epoch), ('--mix-stop-epoch', a.mix_stop_epoch)] if v is not None]
     if a.mix_start_epoch is not None and a.mix_start_epoch < 0: probs.append('--mix-start-epoch must be >= 0')
@@ -155,8 +187,11 @@ def _n_epochs(a)->int: return a.epochs + (a.freeze_epochs if _fine_tune(a) else 
 
 def _callbacks(a)->list:
     cbs = []
-    if a.sam: cbs.append(SAM(rho=a.rho, adaptive=a.adaptive, every=a.sam_every))
-    if MIXES[a.mix] is not None: cbs.append(MIXES[a.mix](p=a.mix_p, start_epoch=a.mix_start_epoch or 0, stop_epoch=a.mix_stop_epoch))
+    opt = lambda k: _DEFAULTS[k] if getattr(a, k) is None else getattr(a, k)
+    if a.sam: cbs.append(SAM(rho=opt('rho'), adaptive=a.adaptive, every=opt('sam_every')))
+    if MIXES[a.mix] is not None:
+        mixer = getattr(importlib.import_module('cassava_fa.mix'), MIXES[a.mix])
+        cbs.append(mixer(p=opt('mix_p'), start_epoch=a.mix_start_epoch or 0, stop_epoch=a.mix_stop_epoch))
     if a.ema: cbs.append(EMA(0.9998 if a.ema_decay is None else a.ema_decay, use_ema_for_valid=True))
     if a.sizes: cbs.append(ProgressiveResize(a.sizes, n_epoch=_n_epochs(a)))
     if a.unfreeze: cbs.append(GradualUnfreezing(a.unfreeze))
@@ -169,9 +204,55 @@ def _table(a)->tuple:
     if a.data_2019 is not None:
         classes = df.attrs['classes']
         df = pd.concat([df, read_cassava_2019(a.data_2019)], ignore_index=True); df.attrs['classes'] = classes
-    groups = find_duplicates(df, cache=a.out/'hashes.csv') if a.dedup else None
-    df = add_folds(df, n_splits=a.n_folds, seed=a.seed, groups=groups)
-    return path, df, (test_items(path) if (Path(path)/'test_images').is_dir() else [])
+    if 'fold' in df.columns: df = _csv_folds(a, df, path)
+    else:
+        groups = find_duplicates(df, cache=a.out/'hashes.csv') if a.dedup else None
+        df = add_folds(df, n_splits=a.n_folds, seed=a.seed, groups=groups)
+    tests = test_items(path) if (Path(path)/'test_images').is_dir() else []
+    bad = _check_images(tests, tests, str)
+    if bad: raise ValueError(f"{len(bad)} unreadable test image(s), found before training: {'; '.join(bad[:3])}"
+                             f"{' ...' if len(bad) > 3 else ''} (remove them, or predict later with --skip-bad-images)")
+    return path, df, tests
+
+def _csv_folds(a, df, path):
+    "train.csv's own `fold` column, checked, instead of `add_folds`"
+    f = Path(path)/'train.csv'
+    if a.n_folds_given: raise ValueError(f'{f} has a fold column: drop --n-folds to use its folds, or remove the column')
+    if a.data_2019 is not None or a.dedup: raise ValueError(f"{f} has a fold column, which covers its own rows only: remove it to fold "
+                                                            '--data-2019 / --dedup rows with cassava-fa')
+    k = pd.to_numeric(df.fold, errors='coerce')
+    bad = np.flatnonzero(k.isna() | (k % 1 != 0) | (k < 0))
+    if len(bad): raise ValueError(f'{f}: line {bad[0] + 2}: fold {df.fold.iloc[bad[0]]!r} is not a fold number >= 0 ({len(bad)} such rows)')
+    a.n_folds = int(k.max()) + 1
+    missing = sorted(set(range(a.n_folds)) - set(k.astype(int)))
+    if missing: raise ValueError(f'{f}: its fold column has no rows of fold(s) {missing} (folds are numbered 0..{a.n_folds - 1})')
+    print(f"note: using {f.name}'s fold column ({a.n_folds} folds)", file=sys.stderr)
+    return df.assign(fold=k.astype(int))
+
+def _preflight(a, df):
+    "Errors that would otherwise come from deep inside training: unknown architecture, unloadable weights, a batch too big"
+    import timm
+    if not timm.is_model(a.arch):
+        near = timm.list_models(f'*{a.arch}*')[:5]
+        raise ValueError(f'--arch {a.arch} is not a timm architecture' + (f'; did you mean {", ".join(near)}?' if near else ''))
+    if a.pretrained:
+        try: timm_model(a.arch, 5, pretrained=a.pretrained)
+        except FileNotFoundError: raise
+        except Exception as e: raise ValueError(f'--pretrained {a.pretrained} cannot be loaded into {a.arch} '
+                                                f"({type(e).__name__}: {str(e).splitlines()[0][:300]})") from None
+    keep = _keep_mask(a, df)
+    for k in ([a.fold] if getattr(a, 'fold', None) is not None else sorted(set(df.fold))):
+        n = int(((df.fold != k) & (True if keep is None else keep)).sum())
+        if a.bs > n: raise ValueError(f'--bs {a.bs} is larger than the {n} training images of fold {k}: nothing would train '
+                                      "(fastai drops an incomplete last batch); lower --bs")
+    return keep
+
+def _check_out(a):
+    "Refuse to write over an earlier run in `--out` unless told to"
+    if not a.out.is_dir() or a.overwrite or a.resume: return
+    found = [n for n in ('model.pkl', 'metrics.json', 'history.csv', 'fold.json', 'snapshots') if (a.out/n).exists()]
+    if found: raise FileExistsError(f"--out {a.out} holds an earlier run ({', '.join(found)}): pass --overwrite to replace it, "
+                                    '--resume to continue it, or another --out')
 
 def _keep_mask(a, df:pd.DataFrame):
     "One boolean per row of `df`: is it in the `--keep` table (None without `--keep`)"
@@ -218,10 +299,11 @@ def _write_json(d:dict, f:Path): atomic_write(f, lambda t: Path(t).write_text(js
 def train(a:argparse.Namespace, # the parsed `cassava-fa train` options
          )->dict:
     "Train as `cassava-fa train` does; returns the metrics written to `OUT/metrics.json`"
-    _check_args(a)
+    _defaults(a); _check_args(a)
     if a.fold is None: a.fold = 0
     path, df, tests = _table(a)
-    keep = _keep_mask(a, df)
+    keep = _preflight(a, df)
+    _check_out(a)
     cbs = _callbacks(a) + [EpochTable()]
     a.out.mkdir(parents=True, exist_ok=True)
     print(f'training {a.arch} on {(df.fold != a.fold).sum()} images, validating on fold {a.fold} ({(df.fold == a.fold).sum()} images)')
@@ -262,15 +344,16 @@ def cv(a:argparse.Namespace, # the parsed `cassava-fa cv` options
         log_experiment(a.out, experiment_row('cv --merge', res, {'folds': sorted(res.fold_dirs)}, 0., a.note))
         classes, files = None, None
     else:
-        _check_args(a)
+        _defaults(a); _check_args(a)
         if a.fold is not None: raise ValueError('cv runs --folds (default: all of them); --fold is for train')
+        if a.overwrite: raise ValueError('cv continues the folds in --out (and refuses other options there): drop --overwrite, or pass another --out')
         if a.snapshots or a.resume: raise ValueError('cv always snapshots and resumes its folds: drop --snapshots / --resume')
         path, df, _ = _table(a)
         folds = a.folds if a.folds is not None else list(range(a.n_folds))
         bad = [k for k in folds if not 0 <= k < a.n_folds]
         if bad: raise ValueError(f'--folds {bad} are not in 0..{a.n_folds - 1}')
+        keep = _preflight(a, df)
         print(f'cross-validating {a.arch}: folds {folds} of {len(df)} images, in {a.out}')
-        keep = _keep_mask(a, df)
         res = cross_validate(df, path=path, folds=folds, out=a.out, note=a.note, cbs=_callbacks(a),
                              **({'train_mask': keep} if keep is not None else {}), **_fold_options(a))
         classes, files = df.attrs.get('classes'), list(df.file)
@@ -307,6 +390,7 @@ def _predict_args(p:argparse.ArgumentParser):
     g.add_argument('--multi-crop', type=int, default=None, choices=[1, 4, 5], help='instead of --tta: 1 centre, 4 corner or 5 crops, each also flipped')
     g.add_argument('--bs', type=int, default=32, help='images per batch')
     g.add_argument('--workers', type=int, default=0, help='threads decoding images')
+    g.add_argument('--skip-bad-images', action='store_true', help='leave out (and list) unreadable images instead of stopping')
 
 def _ensemble(a)->Ensemble:
     "The ensemble the options name, after checking they fit together"
@@ -329,21 +413,40 @@ def _ensemble(a)->Ensemble:
             if not f.is_file(): raise FileNotFoundError(f'--weights {f} not found: write one with cassava-fa stack --out DIR')
             if a.vote: raise ValueError(f'--weights {f} blends probabilities: drop --vote')
             weights, a.class_bias, vocab = _weights_file(f, models)
-    ens = Ensemble(models, weights=weights, vote=a.vote)
+    ens = Ensemble([_member(m) for m in models], weights=weights, vote=a.vote)
     if a.class_bias is not None and list(vocab) != list(ens.vocab):
         raise ValueError(f'--weights {a.weights[0]} was fitted on classes {vocab}, the models predict {ens.vocab}')
     return ens
 
-def _images(src:Path)->list:
+def _member(m:Path):
+    "The ensemble member in file `m`; a file that does not load is named, with what to do"
+    if m.suffix not in ('.pkl', '.safetensors'): raise ValueError(f'model {m}: pass an exported model.pkl or a snapshot .safetensors file')
+    try:
+        with warnings.catch_warnings():      # fastai warns that load_learner unpickles: `--help` says so, once
+            warnings.filterwarnings('ignore', message='load_learner` uses Python')
+            return Ensemble([m]).members[0]
+    except FileNotFoundError: raise
+    except Exception as e:
+        raise ValueError(f"model {m} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}): "
+                         'pass a model.pkl written by cassava-fa train, or the snapshots of a run (with its model.json)') from None
+
+def _images(src:Path, skip:bool=False)->list:
+    if not src.is_dir(): raise FileNotFoundError(f'--images {src} is not a folder: pass a competition folder (with test_images/) or a folder of images')
     files = test_items(src) if (src/'test_images').is_dir() else test_items(src, folder='.')
     if not files: raise FileNotFoundError(f'no images in {src}')
+    bad = _check_images(files, files, str)
+    if bad and not skip: raise ValueError(f"{len(bad)} unreadable image(s), found before any model ran: {'; '.join(bad[:3])}"
+                                          f"{' ...' if len(bad) > 3 else ''} (remove them, or pass --skip-bad-images)")
+    if bad:
+        print(f'skipped {len(bad)} unreadable image(s):\n  ' + '\n  '.join(bad), file=sys.stderr)
+        files = [f for f in files if not any(str(f) in b for b in bad)]
     return files
 
 # %% ../nbs/99_cli.ipynb #c0014
 def predict(a:argparse.Namespace, # the parsed `cassava-fa predict` options
            )->pd.DataFrame:
     "Predict a folder of images (or a competition folder's `test_images/`) with a model or an ensemble; write a submission"
-    ens, files = _ensemble(a), _images(a.images)
+    files = _images(a.images, a.skip_bad_images); ens = _ensemble(a)
     probs = ens.predict(files, tta=a.tta, multi_crop=a.multi_crop, bs=a.bs, n_workers=a.workers)
     if a.class_bias is not None: probs = probs * a.class_bias; probs = probs / probs.sum(1, keepdims=True)
     sub = write_submission(probs, files, a.out, vocab=ens)
@@ -354,7 +457,7 @@ def predict(a:argparse.Namespace, # the parsed `cassava-fa predict` options
 def estimate_time(a:argparse.Namespace, # the parsed `cassava-fa estimate-time` options
                  ):
     "Estimate how long `predict` with the same options takes on `--n-images` images"
-    ens, files = _ensemble(a), _images(a.images)
+    files = _images(a.images, a.skip_bad_images); ens = _ensemble(a)
     if a.sample < 1: raise ValueError('--sample must be >= 1')
     est = estimate_inference_time(ens, n_images=a.n_images, sample=files[:a.sample], budget_hours=a.budget_hours,
                                   tta=a.tta, multi_crop=a.multi_crop, bs=a.bs, n_workers=a.workers)
@@ -371,7 +474,11 @@ def sample(a:argparse.Namespace, # the parsed `cassava-fa sample` options
 def parser()->argparse.ArgumentParser:
     "The `cassava-fa` argument parser"
     p = argparse.ArgumentParser(prog='cassava-fa', description='Leaf-disease classification with fastai + timm: the Cassava '
-                                'competition\'s bag of tricks from a shell.')
+                                'competition\'s bag of tricks from a shell.',
+                                epilog='model.pkl files are pickles, and unpickling runs code: load only files you trust. To share '
+                                       'a model, share its snapshots folder (safetensors weights and a model.json card), which '
+                                       'predict --snapshots loads without pickle.')
+    p.add_argument('--version', action='version', version=f'cassava-fa {__version__}')
     sub = p.add_subparsers(dest='command', required=True)
     t = sub.add_parser('train', help='train one fold and write model, metrics, epoch table, OOF and submission',
                        description='Train on one fold; with no --data, on the bundled sample (digits 0-4 in the competition layout).')
@@ -397,7 +504,7 @@ def parser()->argparse.ArgumentParser:
                                     "and OUT_report.csv with every row's given and predicted label, quality and flag.")
     cl.add_argument('--oof', type=Path, required=True, help='a cassava-fa cv --out folder (oof.npy, oof_rows.csv, cv.json)')
     cl.add_argument('--out', type=Path, default=Path('cleaned.csv'), help='the cleaned table to write (.csv)')
-    cl.add_argument('--method', choices=ISSUE_METHODS, default=None, help="confident learning's filter (default prune_by_noise_rate)")
+    cl.add_argument('--method', choices=ISSUE_METHOD_NAMES, default=None, help="confident learning's filter (default prune_by_noise_rate)")
     cl.add_argument('--frac', type=float, default=None, help='instead: flag this share of rows, those of lowest quality')
     cl.add_argument('--mode', choices=['drop', 'relabel'], default='drop', help='drop the flagged rows, or relabel them to the OOF prediction')
     cl.set_defaults(func=clean_labels)
@@ -406,7 +513,7 @@ def parser()->argparse.ArgumentParser:
                                     'every score is an inner CV on held-out rows, next to the plain mean. Writes OUT/weights.json '
                                     'for cassava-fa predict --weights, and OUT/scores.csv.')
     st.add_argument('--oof', type=Path, nargs='+', required=True, help='cassava-fa cv --out folders of the same table and folds')
-    st.add_argument('--kind', nargs='*', choices=['logreg', 'mlp', 'gbm', 'cnn1d'], default=[], help='also fit and score these stackers')
+    st.add_argument('--kind', nargs='*', choices=STACKER_NAMES, default=[], help='also fit and score these stackers')
     st.add_argument('--metric', choices=['accuracy', 'log_loss'], default='accuracy', help='what the weights optimise')
     st.add_argument('--class-bias', action='store_true', help='also fit one multiplicative bias per class')
     st.add_argument('--inner-folds', type=int, default=5, help='inner stratified folds of the honest scores')
@@ -423,6 +530,7 @@ def cli(argv=None, # the arguments (default: `sys.argv[1:]`)
        ):
     "Run a `cassava-fa` command given its arguments; returns what the command returns, raises on bad input"
     a = parser().parse_args(argv)
+    _load()
     if getattr(a, 'images', 1) is None: a.images = sample_dataset()
     return a.func(a)
 
