@@ -6,7 +6,7 @@ Docs: https://cassava-fa.github.io/cassava_fa/cli.html.md"""
 
 # %% ../nbs/99_cli.ipynb #c0002
 from __future__ import annotations
-import argparse, importlib, inspect, json, sys, time, warnings
+import argparse, importlib, inspect, json, os, sys, time, warnings
 from pathlib import Path
 from . import __version__
 
@@ -132,6 +132,11 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--overwrite', action='store_true', help='train: replace the run already in --out (refused without it)')
     g.add_argument('--resume', action='store_true', help='continue a killed run from its last snapshot (implies --snapshots)')
     g.add_argument('--tta', type=int, default=0, help='TTA rounds for the out-of-fold predictions and the submission')
+    g = p.add_argument_group('distributed (train)')
+    g.add_argument('--distributed', action='store_true', help='data-parallel over the processes of a torchrun launch '
+                   '(torchrun --nproc_per_node N --no-python cassava-fa train --distributed ...); --bs is per process')
+    g.add_argument('--sync-bn', action='store_true', help='with --distributed: BatchNorm statistics over the global batch')
+    g.add_argument('--dist-timeout', type=float, default=None, help='with --distributed: seconds before a stuck rank is an error (default 1800)')
     g = p.add_argument_group('output')
     g.add_argument('--out', type=Path, default=Path('runs/train'), help='train: folder for model.pkl, metrics.json, history.csv, oof.npy, submission.csv; cv: the run root')
     g.add_argument('--note', default='', help='a note for the experiment log (experiments.csv / .md beside the run)')
@@ -146,10 +151,11 @@ def _defaults(a):
     else: a.n_folds_given = True
     unset = [k for k, v in SAMPLE_DEFAULTS.items() if getattr(a, k) is None]
     for k in unset: setattr(a, k, SAMPLE_DEFAULTS[k])
+    a.notes = []      # printed once every check has passed, just before training
     if a.data is not None and unset:
-        print(f"note: {', '.join('--' + k.replace('_', '-') for k in unset)} not given: the sample-sized defaults "
-              f"({', '.join(f'{k}={SAMPLE_DEFAULTS[k]}' for k in unset)}); the competition's were e.g. --arch tf_efficientnet_b3_ns "
-              '--size 380 --min-scale 0.08 --aug-p 0.5', file=sys.stderr)
+        a.notes.append(f"note: {', '.join('--' + k.replace('_', '-') for k in unset)} not given: the sample-sized defaults "
+                       f"({', '.join(f'{k}={SAMPLE_DEFAULTS[k]}' for k in unset)}); the competition's were e.g. --arch "
+                       'tf_efficientnet_b3_ns --size 380 --min-scale 0.08 --aug-p 0.5')
 
 def _check_args(a):
     probs = []
@@ -180,6 +186,8 @@ def _check_args(a):
     if a.layer_decay is not None and not 0 < a.layer_decay <= 1: probs.append('--layer-decay must be in (0, 1]')
     if a.sizes is not None and a.sizes[-1] != a.size: probs.append(f'--sizes must end at --size {a.size} (the validation size), not {a.sizes[-1]}')
     if a.sizes is not None and len(a.sizes) > _n_epochs(a): probs.append(f'--sizes lists {len(a.sizes)} sizes for {_n_epochs(a)} epochs')
+    if not a.distributed:
+        probs += [f'{f} needs --distributed' for f, v in [('--sync-bn', a.sync_bn or None), ('--dist-timeout', a.dist_timeout)] if v is not None]
     if probs: raise ValueError('; '.join(probs))
 
 def _fine_tune(a)->bool: return bool(a.pretrained and not a.unfreeze)
@@ -226,7 +234,7 @@ def _csv_folds(a, df, path):
     a.n_folds = int(k.max()) + 1
     missing = sorted(set(range(a.n_folds)) - set(k.astype(int)))
     if missing: raise ValueError(f'{f}: its fold column has no rows of fold(s) {missing} (folds are numbered 0..{a.n_folds - 1})')
-    print(f"note: using {f.name}'s fold column ({a.n_folds} folds)", file=sys.stderr)
+    a.notes.append(f"note: using {f.name}'s fold column ({a.n_folds} folds)")
     return df.assign(fold=k.astype(int))
 
 def _preflight(a, df):
@@ -249,7 +257,7 @@ def _preflight(a, df):
 
 def _check_out(a):
     "Refuse to write over an earlier run in `--out` unless told to"
-    if not a.out.is_dir() or a.overwrite or a.resume: return
+    if not a.out.is_dir() or a.overwrite or a.resume or int(os.environ.get('RANK', 0)): return   # rank 0 checks for every rank
     found = [n for n in ('model.pkl', 'metrics.json', 'history.csv', 'fold.json', 'snapshots') if (a.out/n).exists()]
     if found: raise FileExistsError(f"--out {a.out} holds an earlier run ({', '.join(found)}): pass --overwrite to replace it, "
                                     '--resume to continue it, or another --out')
@@ -299,11 +307,13 @@ def _write_json(d:dict, f:Path): atomic_write(f, lambda t: Path(t).write_text(js
 def train(a:argparse.Namespace, # the parsed `cassava-fa train` options
          )->dict:
     "Train as `cassava-fa train` does; returns the metrics written to `OUT/metrics.json`"
+    _load()
     _defaults(a); _check_args(a)
     if a.fold is None: a.fold = 0
     path, df, tests = _table(a)
     keep = _preflight(a, df)
     _check_out(a)
+    for n in a.notes: print(n, file=sys.stderr)
     cbs = _callbacks(a) + [EpochTable()]
     a.out.mkdir(parents=True, exist_ok=True)
     print(f'training {a.arch} on {(df.fold != a.fold).sum()} images, validating on fold {a.fold} ({(df.fold == a.fold).sum()} images)')
@@ -338,6 +348,7 @@ def _finish(a, learn, tests, rec)->dict:
 def cv(a:argparse.Namespace, # the parsed `cassava-fa cv` options
       )->CVResult:
     "Cross-validate as `cassava-fa cv` does (or `--merge` fold folders); writes OOF, scores, plots and a log row to OUT"
+    _load()
     if a.merge:
         res = CVResult.merge(a.merge)
         res.save(a.out)
@@ -353,6 +364,7 @@ def cv(a:argparse.Namespace, # the parsed `cassava-fa cv` options
         bad = [k for k in folds if not 0 <= k < a.n_folds]
         if bad: raise ValueError(f'--folds {bad} are not in 0..{a.n_folds - 1}')
         keep = _preflight(a, df)
+        for n in a.notes: print(n, file=sys.stderr)
         print(f'cross-validating {a.arch}: folds {folds} of {len(df)} images, in {a.out}')
         res = cross_validate(df, path=path, folds=folds, out=a.out, note=a.note, cbs=_callbacks(a),
                              **({'train_mask': keep} if keep is not None else {}), **_fold_options(a))
@@ -446,6 +458,7 @@ def _images(src:Path, skip:bool=False)->list:
 def predict(a:argparse.Namespace, # the parsed `cassava-fa predict` options
            )->pd.DataFrame:
     "Predict a folder of images (or a competition folder's `test_images/`) with a model or an ensemble; write a submission"
+    _load()
     files = _images(a.images, a.skip_bad_images); ens = _ensemble(a)
     probs = ens.predict(files, tta=a.tta, multi_crop=a.multi_crop, bs=a.bs, n_workers=a.workers)
     if a.class_bias is not None: probs = probs * a.class_bias; probs = probs / probs.sum(1, keepdims=True)
@@ -457,6 +470,7 @@ def predict(a:argparse.Namespace, # the parsed `cassava-fa predict` options
 def estimate_time(a:argparse.Namespace, # the parsed `cassava-fa estimate-time` options
                  ):
     "Estimate how long `predict` with the same options takes on `--n-images` images"
+    _load()
     files = _images(a.images, a.skip_bad_images); ens = _ensemble(a)
     if a.sample < 1: raise ValueError('--sample must be >= 1')
     est = estimate_inference_time(ens, n_images=a.n_images, sample=files[:a.sample], budget_hours=a.budget_hours,
@@ -467,6 +481,7 @@ def estimate_time(a:argparse.Namespace, # the parsed `cassava-fa estimate-time` 
 def sample(a:argparse.Namespace, # the parsed `cassava-fa sample` options
           )->Path:
     "Create the sample dataset and print where it is"
+    _load()
     p = sample_dataset(a.dest, force=a.force)
     print(p)
     return p
@@ -532,6 +547,11 @@ def cli(argv=None, # the arguments (default: `sys.argv[1:]`)
     a = parser().parse_args(argv)
     _load()
     if getattr(a, 'images', 1) is None: a.images = sample_dataset()
+    if getattr(a, 'distributed', False):
+        if a.func is not train: raise ValueError('--distributed is for train; a cv runs its folds as separate jobs (train --fold k --distributed each, then cv --merge)')
+        if 'WORLD_SIZE' not in os.environ: print('note: --distributed outside torchrun: training in one process', file=sys.stderr)
+        if a.dist_timeout is None: a.dist_timeout = 1800.
+        return importlib.import_module('cassava_fa.distributed').train_distributed(a)
     return a.func(a)
 
 def main(argv=None, # the arguments (default: `sys.argv[1:]`)
@@ -539,7 +559,8 @@ def main(argv=None, # the arguments (default: `sys.argv[1:]`)
     "Entry point of the `cassava-fa` command: bad input is one clear message and exit status 2"
     try: cli(argv)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f'cassava-fa: error: {e}', file=sys.stderr)
+        msg = str(e).replace(':\n  - ', ': ').replace('\n  - ', '; ').replace('\n', ' ')   # a data error's list, on one line
+        print(f'cassava-fa: error: {msg}', file=sys.stderr)
         sys.exit(2)
 
 # %% ../nbs/99_cli.ipynb #k0001
@@ -570,6 +591,7 @@ def _scored_rows(dirs, res)->np.ndarray:
 def clean_labels(a:argparse.Namespace, # the parsed `cassava-fa clean-labels` options
                 )->pd.DataFrame:
     "Find likely-wrong labels in a CV run's OOF predictions; write the cleaned table and a report of every row"
+    _load()
     if a.frac is not None and a.method is not None: raise ValueError('pass --method or --frac, not both')
     method = a.method or 'prune_by_noise_rate'
     if a.out.suffix != '.csv': raise ValueError(f'--out {a.out}: write a .csv file')
@@ -592,6 +614,7 @@ def clean_labels(a:argparse.Namespace, # the parsed `cassava-fa clean-labels` op
 def stack(a:argparse.Namespace, # the parsed `cassava-fa stack` options
          )->pd.DataFrame:
     "Blend weights (and stackers) over several CV runs' OOF predictions, each scored by inner CV; writes `weights.json`"
+    _load()
     if len(a.oof) < 2: raise ValueError('--oof needs at least two cross-validation runs to stack')
     res = _load_runs(a.oof)
     ok = _scored_rows(a.oof, res)

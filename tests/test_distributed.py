@@ -72,7 +72,7 @@ def test_only_rank0_writes(res):
     assert res['shared_entries'] == 3 and res['shared_files'] == kept, (res['shared_files'], kept)   # pruned once, by rank 0
 
 def test_train_distributed_cli(tmp_path):
-    "`cassava-fa train`'s distributed entry point on the sample: one set of outputs, one experiment-log row"
+    "`cassava-fa train --distributed` on the sample under torchrun: one set of outputs, one experiment-log row"
     rc, log, secs = torchrun(['cli', tmp_path/'train'], timeout=240)
     assert rc == 0, log[-6000:]
     names = sorted(p.name for p in (tmp_path/'train').iterdir())
@@ -179,10 +179,8 @@ def _fit_plain(learner):
     l = learner(16); l.fit(2); return l.model
 
 def _cli(out:Path):
-    from cassava_fa.cli import parser
-    from cassava_fa.distributed import train_distributed
-    a = parser().parse_args(['train', '--epochs', '2', '--bs', '32', '--size', '32', '--out', str(out)])
-    train_distributed(a)
+    from cassava_fa.cli import main
+    main(['train', '--distributed', '--epochs', '2', '--bs', '32', '--size', '32', '--out', str(out)])   # as the shell runs it
 
 def _stuck(out:Path):
     import cassava_fa.distributed   # Learner.distributed
