@@ -45,3 +45,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     last = r.stderr.strip().splitlines()[-1]
     assert r.returncode == 2 and last.startswith('cassava-fa: error:') and 'train.csv not found' in last
     assert not (tmp_path/'run').exists()
+
+def test_quiet_import_and_predict(tmp_path):
+    "`from cassava_fa.all import *` prints no warning of torch's (fastai's jit.script use); neither does `--version`"
+    r = subprocess.run([sys.executable, '-W', 'default', '-c', 'from cassava_fa.all import *'], capture_output=True, text=True)
+    assert r.returncode == 0 and 'jit.script' not in r.stderr, r.stderr[-2000:]
+    r = run('--version')
+    assert r.returncode == 0 and r.stdout.startswith('cassava-fa ') and not r.stderr
