@@ -441,7 +441,7 @@ def cache_resized(df:pd.DataFrame, # table from `read_cassava` (a `file` column)
                   path=None, # competition folder (only needed when `df` has no `file` column)
                   size:int=380, # the training size the cache is for
                   scale:float=1.15, # cached short side = `round(scale*size)`, room for the crops (never upscaled)
-                  format:str='jpeg', # 'jpeg' (small, lossy at `quality`) or 'png' (lossless, ~5x larger)
+                  format:str='jpeg', # 'jpeg' (lossy at `quality`) or 'png' (lossless, but ~5x larger and ~5x slower to decode)
                   quality:int=95, # JPEG quality
                   dest=None, # the cache folder (default `cache_dir()/'resized'`)
                   n_workers:int=0, # threads that decode / resize / write (OpenCV releases the GIL)
