@@ -29,8 +29,8 @@ from . import losses as _losses
 from .callbacks import GlobalEpoch
 
 # %% auto #0
-__all__ = ['timm_model', 'timm_splitter', 'cassava_learner', 'layer_lrs', 'set_layer_decay', 'LayerDecay', 'model_card',
-           'write_model_card', 'model_from_card', 'card_activation', 'GradualUnfreezing']
+__all__ = ['read_weights', 'timm_model', 'timm_splitter', 'cassava_learner', 'layer_lrs', 'set_layer_decay', 'LayerDecay',
+           'model_card', 'write_model_card', 'model_from_card', 'card_activation', 'GradualUnfreezing']
 
 # %% ../nbs/07_learner.ipynb #c0005
 _WEIGHT_EXTS = ('.safetensors', '.pth', '.pt', '.bin')
@@ -59,13 +59,21 @@ def _weights_in_dir(d:Path, arch:str)->Path|None:
     files = [p for p in d.rglob('*') if p.suffix in _WEIGHT_EXTS and p.is_file()]
     return files[0] if len(files) == 1 else None
 
+def read_weights(file, # a .safetensors / .pth / .bin weights file
+                )->dict:
+    "The state dict in `file`; a file that does not read (truncated, not weights) is an error naming it"
+    try: return load_state_dict(str(file))
+    except Exception as e:
+        raise ValueError(f"{file}: not a readable weights file ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}); "
+                         'a truncated download? copy it again') from None
+
 def _classifier_rows(file:Path, arch:str)->int|None:
     "Rows of the classifier weight stored in `file` (None: the file has no classifier, e.g. a backbone-only file)"
     cfg = timm.models.get_pretrained_cfg(arch)
     key = cfg.classifier if cfg is not None else None
     if isinstance(key, (tuple, list)): key = key[0]      # distilled models have two heads; they share a shape
     if not key: return None
-    w = load_state_dict(str(file)).get(f'{key}.weight')
+    w = read_weights(file).get(f'{key}.weight')
     return None if w is None else w.shape[0]
 
 # %% ../nbs/07_learner.ipynb #c0006

@@ -98,7 +98,11 @@ def load_snapshot(model, # the model to load into (same architecture)
     "Load safetensors weights into `model` (on its device) and return it"
     m = get_model(model)
     dev = next(m.parameters(), torch.empty(0)).device
-    m.load_state_dict(load_file(str(path), device=str(dev)), strict=strict)
+    try: sd = load_file(str(path), device=str(dev))
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable safetensors file ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}); "
+                         'a truncated copy? copy it again') from None
+    m.load_state_dict(sd, strict=strict)
     return model
 
 # %% ../nbs/08_snapshots.ipynb #c0025
