@@ -20,7 +20,7 @@ from fastcore.foundation import L
 from fastai.optimizer import Adam
 from fastai.callback.schedule import fit_one_cycle, fine_tune
 from .core import seed_everything, atomic_write
-from .data import cassava_dls
+from .data import cache_resized, cassava_dls
 from .learner import cassava_learner
 from .snapshots import SnapshotCheckpoint
 from .inference import Ensemble, snapshot_files
@@ -127,6 +127,7 @@ def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) a
                resume:bool|None=None, # continue the fold's snapshots (None: when `out/snapshots` holds a run)
                fine_tune:bool|None=None, # `fine_tune` (True) or `fit_one_cycle` (False); None: `fine_tune` when `pretrained`
                num_workers:int=0, # DataLoader workers
+               cache=None, # train from images resized once (`cache_resized`): True (default folder) or a folder
                **kwargs, # passed to `cassava_learner` (loss_func, opt_func, head, wd, metrics, ...)
               ):
     "Train fold `fold`, write its out-of-fold predictions to `out`; returns the learner and the fold's record"
@@ -136,7 +137,7 @@ def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) a
     if not len(rows): raise ValueError(f'fold {fold} has no rows; folds present: {sorted(df.fold.unique())}')
     fit_df = _fit_rows(df, fold, valid_sources, train_mask)
     seed_everything(seed)
-    dls = cassava_dls(fit_df, path, fold=fold, size=size, bs=bs, train_aug=train_aug, valid_aug=valid_aug, num_workers=num_workers, soft=soft)
+    dls = cassava_dls(fit_df, path, fold=fold, size=size, bs=bs, train_aug=train_aug, valid_aug=valid_aug, num_workers=num_workers, soft=soft, cache=cache)
     fcbs, run = _fold_cbs(cbs), (out/'snapshots').resolve()
     if resume is None: resume = (run/'manifest.json').exists()
     if snapshots: fcbs.append(SnapshotCheckpoint(dir=run, resume=resume))
@@ -291,6 +292,8 @@ def cross_validate(df:pd.DataFrame, # the table with `fold` (`add_folds`) and `f
                   )->CVResult:
     "Train every fold (resuming killed ones, reading finished ones), collect OOF predictions, scores and a log row"
     out, folds = Path(out), _folds(df, folds)
+    if kwargs.get('cache') not in (None, False):    # resize (or find) every image once, not once per fold
+        c = kwargs['cache']; df = cache_resized(df, path, size=kwargs.get('size', 380), dest=None if c is True else c)
     start, sig = time.time(), json.dumps({k: _describe(v) for k, v in kwargs.items()}, sort_keys=True, indent=1)
     for k in folds:
         d = out/f'fold_{k}'
@@ -300,7 +303,7 @@ def cross_validate(df:pd.DataFrame, # the table with `fold` (`add_folds`) and `f
         if (d/'fold.json').exists(): continue
         d.mkdir(parents=True, exist_ok=True)
         atomic_write(d/'options.json', lambda t: Path(t).write_text(sig))
-        train_fold(df, k, d, path=path, **kwargs)
+        train_fold(df, k, d, path=path, **{**kwargs, 'cache': None})   # `df` already reads from the cache
     res = CVResult.merge([out/f'fold_{k}' for k in folds], df=df.reset_index(drop=True))
     res.save(out)
     if log: log_experiment(out, experiment_row('cross_validate', res, kwargs, time.time() - start, note))
