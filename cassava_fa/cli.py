@@ -31,13 +31,14 @@ _LIB = {'fastai.learner': ['load_learner'],
 def _load():
     "Import numpy, pandas and the library into this module (once)"
     g = globals()
-    if 'pd' in g: return
+    if g.get('_loaded'): return
     # fastai uses torch.jit.script at import time; torch 2.14 warns about it on every command. Not actionable by users.
     warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
     g['np'], g['pd'] = importlib.import_module('numpy'), importlib.import_module('pandas')
     for mod, names in _LIB.items():
         m = importlib.import_module(mod)
         g.update({n: getattr(m, n) for n in names})
+    g['_loaded'] = True
 
 # %% auto #0
 __all__ = ['MIXES', 'LOSS_NAMES', 'OPTIMIZER_NAMES', 'POLICY_NAMES', 'ISSUE_METHOD_NAMES', 'STACKER_NAMES', 'SAMPLE_DEFAULTS',
@@ -95,6 +96,9 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--aug', type=parse_policy, default=None, metavar='POLICY', help="training augmentation: seed (the default), light, "
                    "randaugment, trivialaugment, or a timm RandAugment config 'rand-...'")
     g.add_argument('--workers', type=int, default=0, help='DataLoader worker processes')
+    g.add_argument('--cache', nargs='?', const=True, default=None, type=Path, metavar='DIR', help='resize every image once into a '
+                   'cache (short side 1.15 x --size, JPEG q95, keyed by file content: never stale) and train from it; '
+                   'DIR defaults to $CASSAVA_FA_HOME/resized')
     g.add_argument('--keep', type=Path, default=None, help='train only on the rows of this table (cassava-fa clean-labels --out); '
                    'every row is still validated and scored with its given label')
     g = p.add_argument_group('model')
@@ -239,10 +243,7 @@ def _csv_folds(a, df, path):
 
 def _preflight(a, df):
     "Errors that would otherwise come from deep inside training: unknown architecture, unloadable weights, a batch too big"
-    import timm
-    if not timm.is_model(a.arch):
-        near = timm.list_models(f'*{a.arch}*')[:5]
-        raise ValueError(f'--arch {a.arch} is not a timm architecture' + (f'; did you mean {", ".join(near)}?' if near else ''))
+    importlib.import_module('cassava_fa.learner')._arch_check(a.arch)     # the closest names when it is not timm's
     if a.pretrained:
         try: timm_model(a.arch, 5, pretrained=a.pretrained)
         except FileNotFoundError: raise
@@ -287,7 +288,7 @@ def _fold_options(a)->dict:
     "What `train_fold` gets from the options: the same for `train --fold k` and every fold of `cv`"
     kw = dict(arch=a.arch, epochs=a.epochs, lr=a.lr, size=a.size, bs=a.bs, pretrained=a.pretrained or False,
               freeze_epochs=a.freeze_epochs, fine_tune=_fine_tune(a),
-              train_aug=train_aug(a.size, scale=(a.min_scale, 1.), p=a.aug_p, policy=a.aug or 'seed'), tta=a.tta, seed=a.seed, num_workers=a.workers,
+              train_aug=train_aug(a.size, scale=(a.min_scale, 1.), p=a.aug_p, policy=a.aug or 'seed'), tta=a.tta, seed=a.seed, num_workers=a.workers, cache=a.cache,
               loss_func=get_loss(a.loss, t1=a.t1, t2=a.t2, smoothing=a.smoothing, n=a.taylor_n),
               opt_func=get_optimizer(a.opt), head=a.head)
     if a.wd is not None: kw['wd'] = a.wd
@@ -296,7 +297,7 @@ def _fold_options(a)->dict:
 
 _LOGGED = ('arch', 'size', 'bs', 'epochs', 'lr', 'loss', 't1', 't2', 'smoothing', 'opt', 'sam', 'rho', 'mix', 'mix_p',
            'unfreeze', 'pretrained', 'tta', 'seed', 'n_folds', 'data_2019', 'dedup', 'keep',
-           'aug', 'ema', 'ema_decay', 'layer_decay', 'sizes', 'mix_start_epoch', 'mix_stop_epoch')
+           'aug', 'ema', 'ema_decay', 'layer_decay', 'sizes', 'mix_start_epoch', 'mix_stop_epoch', 'cache')
 def _logged(a)->dict: return {k: getattr(a, k) for k in _LOGGED if getattr(a, k, None) not in (None, False)}
 
 # %% ../nbs/99_cli.ipynb #c0010
@@ -437,7 +438,7 @@ def _member(m:Path):
         with warnings.catch_warnings():      # fastai warns that load_learner unpickles: `--help` says so, once
             warnings.filterwarnings('ignore', message='load_learner` uses Python')
             return Ensemble([m]).members[0]
-    except FileNotFoundError: raise
+    except (FileNotFoundError, ValueError): raise     # already name the file
     except Exception as e:
         raise ValueError(f"model {m} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}): "
                          'pass a model.pkl written by cassava-fa train, or the snapshots of a run (with its model.json)') from None
