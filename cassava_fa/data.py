@@ -6,7 +6,7 @@ Docs: https://cassava-fa.github.io/cassava_fa/data.html.md"""
 
 # %% ../nbs/02_data.ipynb #c0002
 from __future__ import annotations
-import hashlib, inspect, io, json, os, re, shutil, tempfile, threading
+import hashlib, inspect, io, json, os, re, shutil, tempfile, threading, warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -177,6 +177,9 @@ def read_cassava_2019(path, # the 2019 data folder (holding `train/`), or its `t
     rows = [(p.name, lbl, str(p.resolve())) for lbl, d in enumerate(CASSAVA_2019_FOLDERS) if (root/d).is_dir()
             for p in sorted((root/d).iterdir()) if p.suffix.lower() in _IMG_EXTS]
     df = pd.DataFrame(rows, columns=['image_id', 'label', 'file'])
+    skipped = [str(p) for d in CASSAVA_2019_FOLDERS if (root/d).is_dir() for p in sorted((root/d).iterdir()) if p.suffix.lower() not in _IMG_EXTS]
+    if skipped: warnings.warn(f"read_cassava_2019: {len(skipped)} file(s) that are not images skipped: {', '.join(skipped[:5])}"
+                              f"{' ...' if len(skipped) > 5 else ''}", stacklevel=2)
     probs = []
     for i in np.flatnonzero(df.image_id.duplicated(keep=False)):
         probs.append(f'{df.file.iloc[i]}: file name {df.image_id.iloc[i]!r} appears in more than one class folder')
