@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 from fastcore.basics import patch
 from fastai.learner import Learner
+from fastai.torch_core import rank_distrib
 
 # %% auto #0
 __all__ = ['CASSAVA_LABELS', 'CASSAVA_SHORT', 'seed_everything', 'cache_dir', 'atomic_write', 'model_device', 'bn_stats_frozen',
@@ -53,8 +54,10 @@ def atomic_write(path, # the file to write; its folder is created if needed
                  write_fn, # `write_fn(tmp_path)` writes the content to the temporary file it is given
                  fsync:bool=True, # flush the file and then its folder to disk, so a power loss keeps the old or the new file
                 ):
-    "Call `write_fn(tmp_path)` then rename to `path`, so a crash never leaves a half-written file"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    "Call `write_fn(tmp_path)` then rename to `path`, so a crash never leaves a half-written file; only rank 0 of a distributed run writes"
+    path = Path(path)
+    if rank_distrib(): return path          # the other ranks of a `torchrun` launch: rank 0 writes the same file
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
     try:
         write_fn(tmp)

@@ -32,7 +32,7 @@ from .snapshots import Snapshots, SnapshotCheckpoint
 # %% auto #0
 __all__ = ['distributed_env', 'is_writer', 'local_device', 'init_distributed', 'barrier', 'rank0_first', 'shard_positions',
            'ShardedDL', 'SyncBatchNorm', 'convert_sync_batchnorm', 'revert_sync_batchnorm', 'gather_batches',
-           'DDPTrainer', 'guard_writes', 'distributed_session', 'train_distributed']
+           'DDPTrainer', 'distributed_session', 'train_distributed']
 
 # %% ../nbs/14_distributed.ipynb #d0005
 def distributed_env()->bool:
@@ -248,20 +248,6 @@ class DDPTrainer(Callback):
     def after_fit(self): self.learn.model = get_model(self.learn.model)
 
 # %% ../nbs/14_distributed.ipynb #d0024
-_atomic_write = getattr(cassava_fa.core.atomic_write, '_unguarded', cassava_fa.core.atomic_write)
-def _rank0_atomic_write(path, write_fn, fsync:bool=True):
-    "`atomic_write` on rank 0 (and in a single process); other ranks write nothing and get `path` back"
-    return _atomic_write(path, write_fn, fsync=fsync) if is_writer() else Path(path)
-_rank0_atomic_write._unguarded = _atomic_write
-_rank0_atomic_write.__doc__ = _atomic_write.__doc__ + ' (rank 0 only, in a distributed run)'
-
-def guard_writes():
-    "Make every loaded `cassava_fa` module's `atomic_write` write on rank 0 only (run again after importing more modules)"
-    for name, mod in list(sys.modules.items()):
-        if (name == 'cassava_fa' or name.startswith('cassava_fa.')) and getattr(mod, 'atomic_write', None) is _atomic_write:
-            mod.atomic_write = _rank0_atomic_write
-guard_writes()
-
 _prune = getattr(Snapshots.prune, '_unguarded', Snapshots.prune)
 @patch
 def prune(self:Snapshots,
@@ -343,7 +329,6 @@ def distributed_session(sync_bn:bool=False, # `SyncBatchNorm` in every fit
     global _session
     if not distributed_env(): yield; return
     owned = init_distributed(backend, timeout)
-    guard_writes()
     _session = dict(sync_bn=sync_bn, backend=backend, timeout=timeout)
     out = open(os.devnull, 'w') if quiet_ranks and rank_distrib() else None
     try:
