@@ -204,7 +204,7 @@ def pseudo_label(ensemble, # an `Ensemble`, or what `Ensemble` takes (learners, 
         ids = items.image_id.tolist() if 'image_id' in items else [f.name for f in files]
     else: files = [Path(f) for f in items]; ids = [f.name for f in files]
     probs = ens.predict(files, **kwargs)
-    conf, keep = probs.max(1), probs.max(1) >= threshold
+    conf = probs.max(1); keep = conf >= threshold
     out = pd.DataFrame({'image_id': np.array(ids, dtype=object)[keep], 'label': np.array(ens.vocab)[probs.argmax(1)][keep],
                         'source': source, 'file': [str(f) for f, k in zip(files, keep) if k], 'fold': -1, 'confidence': conf[keep]})
     if soft: out['soft'] = list(probs[keep].astype(np.float32))
