@@ -426,34 +426,21 @@ def _ensemble(a)->Ensemble:
             if not f.is_file(): raise FileNotFoundError(f'--weights {f} not found: write one with cassava-fa stack --out DIR')
             if a.vote: raise ValueError(f'--weights {f} blends probabilities: drop --vote')
             weights, a.class_bias, vocab = _weights_file(f, models)
-    ens = Ensemble([_member(m) for m in models], weights=weights, vote=a.vote)
+    ens = Ensemble(models, weights=weights, vote=a.vote)
     if a.class_bias is not None and list(vocab) != list(ens.vocab):
         raise ValueError(f'--weights {a.weights[0]} was fitted on classes {vocab}, the models predict {ens.vocab}')
     return ens
-
-def _member(m:Path):
-    "The ensemble member in file `m`; a file that does not load is named, with what to do"
-    if m.suffix not in ('.pkl', '.safetensors'): raise ValueError(f'model {m}: pass an exported model.pkl or a snapshot .safetensors file')
-    try:
-        with warnings.catch_warnings():      # fastai warns that load_learner unpickles: `--help` says so, once
-            warnings.filterwarnings('ignore', message='load_learner` uses Python')
-            return Ensemble([m]).members[0]
-    except (FileNotFoundError, ValueError): raise     # already name the file
-    except Exception as e:
-        raise ValueError(f"model {m} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}): "
-                         'pass a model.pkl written by cassava-fa train, or the snapshots of a run (with its model.json)') from None
 
 def _images(src:Path, skip:bool=False)->list:
     if not src.is_dir(): raise FileNotFoundError(f'--images {src} is not a folder: pass a competition folder (with test_images/) or a folder of images')
     files = test_items(src) if (src/'test_images').is_dir() else test_items(src, folder='.')
     if not files: raise FileNotFoundError(f'no images in {src}')
-    bad = _check_images(files, files, str)
+    probs = {f: _check_images([f], [f], str) for f in files}              # each file's problems, [] when readable
+    bad = [p for ps in probs.values() for p in ps]
     if bad and not skip: raise ValueError(f"{len(bad)} unreadable image(s), found before any model ran: {'; '.join(bad[:3])}"
                                           f"{' ...' if len(bad) > 3 else ''} (remove them, or pass --skip-bad-images)")
-    if bad:
-        print(f'skipped {len(bad)} unreadable image(s):\n  ' + '\n  '.join(bad), file=sys.stderr)
-        files = [f for f in files if not any(str(f) in b for b in bad)]
-    return files
+    if bad: print(f'skipped {len(bad)} unreadable image(s):\n  ' + '\n  '.join(bad), file=sys.stderr)
+    return [f for f in files if not probs[f]]
 
 # %% ../nbs/99_cli.ipynb #c0014
 def predict(a:argparse.Namespace, # the parsed `cassava-fa predict` options

@@ -209,9 +209,17 @@ class Ensemble:
         if isinstance(m, Learner): return Member.from_learner(m, f'learner{i}', ema=self.ema)
         p = Path(m)
         if not p.exists(): raise FileNotFoundError(f'ensemble member {p} not found')
-        if p.suffix == '.pkl': return Member.from_learner(load_learner(p, cpu=self.device.type == 'cpu'), p.name, ema=self.ema)
-        if p.suffix == '.safetensors': return Member.from_snapshot(ema_file(p) if self.ema else p)
-        raise ValueError(f'{p}: an ensemble member is a Learner, an exported .pkl or a snapshot .safetensors file')
+        if p.suffix not in ('.pkl', '.safetensors'):
+            raise ValueError(f'{p}: an ensemble member is a Learner, an exported .pkl or a snapshot .safetensors file')
+        try:
+            if p.suffix == '.safetensors': return Member.from_snapshot(ema_file(p) if self.ema else p)
+            with warnings.catch_warnings():      # fastai warns on every load that it unpickles: the docs say so once
+                warnings.filterwarnings('ignore', message='load_learner` uses Python')
+                return Member.from_learner(load_learner(p, cpu=self.device.type == 'cpu'), p.name, ema=self.ema)
+        except (FileNotFoundError, ValueError): raise      # these already name the file
+        except Exception as e:
+            raise ValueError(f"ensemble member {p} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}): "
+                             'pass a model.pkl written by learn.export, or snapshots of a run (with its model.json)') from None
 
     @property
     def vocab(self)->list: return self.members[0].vocab
