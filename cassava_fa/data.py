@@ -20,6 +20,7 @@ from fastai.data.load import DataLoader
 from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor, Categorize, Category
 from fastai.torch_core import show_title, TensorBase
 import torch
+import torch.nn.functional as F
 from fastcore.basics import merge
 from .losses import CrossEntropy
 from .core import CASSAVA_LABELS, CASSAVA_SHORT, cache_dir, atomic_write
@@ -67,11 +68,14 @@ def _bad_name(s)->bool:
     return (not isinstance(s, str) or s in ('', '.', '..') or '/' in s or '\\' in s or s.startswith('..')
             or os.path.basename(s) != s)
 
-def _has_jpeg_end(f, tail:int=4096)->bool:
-    "Does the JPEG `f` hold its end-of-image marker (FFD9) in its last `tail` bytes? (cameras may pad after it)"
+_JPEG_END, _JPEG_TAIL = b'\xff\xd9', 4096   # the end-of-image marker, looked for in the last 4 KB (cameras may pad after it)
+_TRUNCATED = 'a truncated JPEG (no end-of-image marker): copy it again, or drop its row'
+
+def _has_jpeg_end(f)->bool:
+    "Does the JPEG `f` hold its end-of-image marker in its last `_JPEG_TAIL` bytes?"
     with open(f, 'rb') as fh:
-        fh.seek(0, os.SEEK_END); fh.seek(max(0, fh.tell() - tail))
-        return b'\xff\xd9' in fh.read()
+        fh.seek(0, os.SEEK_END); fh.seek(max(0, fh.tell() - _JPEG_TAIL))
+        return _JPEG_END in fh.read()
 
 def _check_images(files, names, where, full=False)->list:
     "Problems for each file that is missing, not a plain file, or not a readable image"
@@ -86,7 +90,7 @@ def _check_images(files, names, where, full=False)->list:
                 jpeg = im.format == 'JPEG'
         except Exception as e: probs.append(f'{where(n)}: {f} is not a readable image ({type(e).__name__}: {e})'); continue
         if jpeg and not full and not _has_jpeg_end(f):
-            probs.append(f'{where(n)}: {f} is a truncated JPEG (no end-of-image marker): copy it again, or drop its row')
+            probs.append(f'{where(n)}: {f} is {_TRUNCATED}')
     return probs
 
 # %% ../nbs/02_data.ipynb #c0013
@@ -349,7 +353,7 @@ class SoftCategorize(NamedCategorize):
                 ):
         lbl, soft = o
         if split_idx != 0: return super().__call__(lbl, split_idx=split_idx, **kwargs)
-        if _missing(soft): return TensorBase(torch.eye(len(self.vocab))[self.vocab.o2i[lbl]])
+        if _missing(soft): return TensorBase(F.one_hot(torch.tensor(self.vocab.o2i[lbl]), len(self.vocab)).float())
         return TensorBase(torch.as_tensor(np.asarray(soft, np.float32)))
     def decodes(self, o): return super().decodes(o.argmax(-1) if o.ndim else o)
 
@@ -422,8 +426,7 @@ def _content_key(b:bytes)->str: return hashlib.blake2b(b, digest_size=16).hexdig
 
 def _decode_bytes(b:bytes)->np.ndarray:
     "Decode an image file's bytes as `load_image` decodes the file (EXIF-rotated RGB); raise if unusable"
-    if b[:2] == b'\xff\xd8' and b'\xff\xd9' not in b[-4096:]:
-        raise ValueError('a truncated JPEG (no end-of-image marker): copy it again, or drop its row')
+    if b[:2] == b'\xff\xd8' and _JPEG_END not in b[-_JPEG_TAIL:]: raise ValueError(_TRUNCATED)
     a = cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
     return cv2.cvtColor(a, cv2.COLOR_BGR2RGB) if a is not None else _pil_rgb(io.BytesIO(b))
 
