@@ -6,7 +6,7 @@ Docs: https://cassava-fa.github.io/cassava_fa/distributed.html.md"""
 
 # %% ../nbs/14_distributed.ipynb #d0002
 from __future__ import annotations
-import os, sys, datetime, tempfile, warnings
+import os, sys, datetime, warnings
 from contextlib import contextmanager, redirect_stdout, nullcontext
 from pathlib import Path
 import torch
@@ -27,7 +27,6 @@ from fastai.learner import Learner, AvgMetric, AvgLoss, AvgSmoothLoss, Metric
 from fastai.metrics import AccumMetric
 import cassava_fa.core
 from .core import in_training_fit
-from .snapshots import Snapshots, SnapshotCheckpoint
 
 # %% auto #0
 __all__ = ['distributed_env', 'is_writer', 'local_device', 'init_distributed', 'barrier', 'rank0_first', 'shard_positions',
@@ -246,27 +245,6 @@ class DDPTrainer(Callback):
                 self._warned.add(type(m).__name__)
                 warnings.warn(f'{type(m).__name__} is not gathered over the ranks: its value is this rank\'s shard only')
     def after_fit(self): self.learn.model = get_model(self.learn.model)
-
-# %% ../nbs/14_distributed.ipynb #d0024
-_prune = getattr(Snapshots.prune, '_unguarded', Snapshots.prune)
-@patch
-def prune(self:Snapshots,
-          keep:int, # how many of the last saved epochs keep their files (the best by valid loss always does)
-         )->list:
-    "Delete the files of the other saved epochs, after writing the manifest that no longer names them (on rank 0; other ranks only forget them)"
-    if is_writer(): return _prune(self, keep)
-    path, self.path = self.path, Path(tempfile.gettempdir())/f'cassava_fa-not-rank-0-{os.getpid()}'   # nothing to delete there
-    try: return [path/f.name for f in _prune(self, keep)]
-    finally: self.path = path
-Snapshots.prune._unguarded = _prune
-
-_snap_before_fit = getattr(SnapshotCheckpoint.before_fit, '_unguarded', SnapshotCheckpoint.before_fit)
-@patch
-def before_fit(self:SnapshotCheckpoint):
-    "Open (or resume) the run folder; in a distributed fit rank 0 first, so no rank removes another's temporary file"
-    if not (_gathering and dist.is_initialized()): return _snap_before_fit(self)
-    with rank0_first(): _snap_before_fit(self)
-SnapshotCheckpoint.before_fit._unguarded = _snap_before_fit
 
 # %% ../nbs/14_distributed.ipynb #d0027
 @patch

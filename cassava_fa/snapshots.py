@@ -7,10 +7,12 @@ Docs: https://cassava-fa.github.io/cassava_fa/snapshots.html.md"""
 # %% ../nbs/08_snapshots.ipynb #c0002
 from __future__ import annotations
 import json, math, random, warnings
+from contextlib import contextmanager
 from collections import defaultdict
 from pathlib import Path
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from fastcore.basics import store_attr
 from fastcore.foundation import L
@@ -19,7 +21,7 @@ from fastai.callback.tracker import SaveModelCallback
 from fastai.callback.training import GradientAccumulation
 from fastai.learner import Learner, Recorder
 from fastai.optimizer import Optimizer
-from fastai.torch_core import get_model
+from fastai.torch_core import get_model, rank_distrib
 from safetensors import safe_open
 from safetensors.torch import save_file, load_file
 from .core import atomic_write, in_training_fit
@@ -183,7 +185,7 @@ class Snapshots:
     def prune(self,
               keep:int, # how many of the last saved epochs keep their files (the best by valid loss always does)
              )->list[Path]:
-        "Delete the files of the other saved epochs, after writing the manifest that no longer names them"
+        "Delete the files of the other saved epochs, after writing the manifest that no longer names them (rank 0 of a distributed run; the other ranks only forget them)"
         scored = [e for e in self.saved if e.get('valid_loss') is not None]
         kept = {id(e) for e in self.saved[-keep:]} | ({id(min(scored, key=lambda e: e['valid_loss']))} if scored else set())
         gone = [e for e in self.saved if id(e) not in kept]
@@ -192,8 +194,9 @@ class Snapshots:
         for e in gone:
             e['file'] = e['state'] = None
             if 'ema' in e: e['ema'] = None
-        self.write()
-        for f in files: f.unlink(missing_ok=True)
+        self.write()                       # `atomic_write`: rank 0 only
+        if rank_distrib() == 0:
+            for f in files: f.unlink(missing_ok=True)
         return files
 
     def __repr__(self):
@@ -340,6 +343,20 @@ def _advance_bar(learn, epoch:int):
     mbar = getattr(getattr(learn, 'progress', None), 'mbar', None)
     if mbar is not None: mbar.update(epoch)
 
+def _every_rank_fits(learn)->bool:
+    "Whether every rank of a process group runs this fit: `learn.distributed()` (`14_distributed`) adds its `DDPTrainer`"
+    return (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+            and getattr(learn, 'ddp_trainer', None) is not None)
+
+@contextmanager
+def _rank0_first(on:bool # every rank of the process group runs the block
+                ):
+    "Rank 0 runs the block first, then the other ranks; a no-op unless `on`"
+    if on and dist.get_rank() != 0: dist.barrier()
+    try: yield
+    finally:
+        if on and dist.get_rank() == 0: dist.barrier()
+
 # %% ../nbs/08_snapshots.ipynb #c0029
 class SnapshotCheckpoint(GlobalEpoch):
     "Save weights, optimizer and RNG state every `every` global epochs, keep a manifest, and resume a killed run exactly"
@@ -361,8 +378,9 @@ class SnapshotCheckpoint(GlobalEpoch):
     def before_fit(self):
         if not in_training_fit(self.learn): return   # validate / get_preds / tta: no snapshot, no replay
         if self.snaps is None:
-            self.snaps, self._resume_at = _open_run(self.run_dir, self.resume)
-            if _has_card(self.learn): write_model_card(self.learn, self.run_dir)   # so the snapshots rebuild alone
+            with _rank0_first(_every_rank_fits(self.learn)):   # rank 0 removes a killed run's temporary files first
+                self.snaps, self._resume_at = _open_run(self.run_dir, self.resume)
+                if _has_card(self.learn): write_model_card(self.learn, self.run_dir)   # so the snapshots rebuild alone
         self.learn.snapshots = self.snaps
         self._sync_replay = self._resume_at is not None and any(isinstance(cb, SaveModelCallback) for cb in self.learn.cbs)
         if self._sync_replay: _check_sync_replay(self.snaps, range(self._offset, self._offset + self.n_epoch))
