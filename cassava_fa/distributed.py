@@ -6,9 +6,10 @@ Docs: https://cassava-fa.github.io/cassava_fa/distributed.html.md"""
 
 # %% ../nbs/14_distributed.ipynb #d0002
 from __future__ import annotations
-import os, sys, datetime, warnings
+import os, sys, datetime, random, warnings
 from contextlib import contextmanager, redirect_stdout, nullcontext
 from pathlib import Path
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
@@ -30,8 +31,8 @@ from .core import in_training_fit
 
 # %% auto #0
 __all__ = ['distributed_env', 'is_writer', 'local_device', 'init_distributed', 'barrier', 'rank0_first', 'shard_positions',
-           'ShardedDL', 'SyncBatchNorm', 'convert_sync_batchnorm', 'revert_sync_batchnorm', 'gather_batches',
-           'DDPTrainer', 'distributed_session', 'train_distributed']
+           'ShardedDL', 'seed_per_rank', 'SyncBatchNorm', 'convert_sync_batchnorm', 'revert_sync_batchnorm',
+           'gather_batches', 'DDPTrainer', 'distributed_session', 'train_distributed']
 
 # %% ../nbs/14_distributed.ipynb #d0005
 def distributed_env()->bool:
@@ -123,6 +124,16 @@ class ShardedDL(TfmdDL):
     def create_batches(self, samps): return self.dl.create_batches(samps)
     def to_detach(self, b, cpu=True, gather=True): return to_detach(b, cpu, gather=False)   # gathered once, in `after_validate`
 
+# %% ../nbs/14_distributed.ipynb #d0014b
+def seed_per_rank()->int|None:
+    "Seed Python's, NumPy's and torch's generators with one draw of rank 0's plus this rank; None (nothing done) outside a process group"
+    if not (dist.is_initialized() and dist.get_world_size() > 1): return None
+    s = [int(torch.randint(0, 2**62, ()).item())]   # rank 0's draw is the one kept
+    dist.broadcast_object_list(s, src=0)
+    seed = s[0] + dist.get_rank()
+    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)   # torch's also seeds every GPU
+    return seed
+
 # %% ../nbs/14_distributed.ipynb #d0016
 def _sync_batch_norm(bn:_BatchNorm, x):
     "Batch norm over the rows of every rank (sums all-reduced, differentiably): what `nn.SyncBatchNorm` does on GPUs"
@@ -206,8 +217,11 @@ def _trainable(m:nn.Module)->tuple: return tuple(p.requires_grad for p in m.para
 class DDPTrainer(Callback):
     "Train `learn.model` as `DistributedDataParallel`, shard every `DataLoader` by global batch, gather metrics and predictions"
     order = -5   # its `after_validate` gathers before `GatherPredsCallback` concatenates and `Recorder` logs
-    def __init__(self, **ddp_kwargs): # passed to `DistributedDataParallel` (e.g. `find_unused_parameters=True`)
-        self.ddp_kwargs, self._warned = ddp_kwargs, set()
+    def __init__(self,
+                 seed_ranks:bool=True, # at every training epoch, seed each rank's generators differently (`seed_per_rank`)
+                 **ddp_kwargs, # passed to `DistributedDataParallel` (e.g. `find_unused_parameters=True`)
+                ):
+        self.seed_ranks, self.ddp_kwargs, self._warned = seed_ranks, ddp_kwargs, set()
     def before_fit(self): self._sharded, self._wrap_it = {}, in_training_fit(self.learn, lr_find=True)
     def _shard(self, dl, train=False):
         if isinstance(dl, ShardedDL): return dl
@@ -221,6 +235,7 @@ class DDPTrainer(Callback):
         self.learn.model = DistributedDataParallel(m, device_ids=[dev] if dev.type == 'cuda' else None, **self.ddp_kwargs)
     def before_train(self):
         self.learn.dl = self._shard(self.learn.dl, train=True)
+        if self._wrap_it and self.seed_ranks: seed_per_rank()   # before the epoch's first batch is drawn
         if self._wrap_it and not isinstance(self.learn.model, DistributedDataParallel): self._wrap()
     def before_batch(self):
         "Re-wrap when the trainable parameters changed (`GradualUnfreezing`), or DDP would not average the new ones"
@@ -253,6 +268,7 @@ def distributed(self:Learner,
                 sync_bn:bool=False, # convert BatchNorm layers to `SyncBatchNorm` for the block (statistics over the global batch)
                 backend:str|None=None, # process group backend; default NCCL on GPUs, gloo on CPU
                 timeout:float=1800, # seconds a collective waits before failing (a rank that died or hangs)
+                seed_ranks:bool=True, # each rank's augmentation, mixing and dropout draws differ (`seed_per_rank`); False: identical
                 **ddp_kwargs, # passed to `DistributedDataParallel`
                ):
     "Inside the block, `fit`/`fine_tune`/`validate`/`get_preds` run data-parallel over the launcher's processes (`torchrun`); a no-op in a single process"
@@ -262,7 +278,7 @@ def distributed(self:Learner,
     dev = local_device()
     self.model.to(dev); self.dls.to(dev)
     if sync_bn: self.model = convert_sync_batchnorm(get_model(self.model))
-    cb, logger = DDPTrainer(**ddp_kwargs), self.logger
+    cb, logger = DDPTrainer(seed_ranks, **ddp_kwargs), self.logger
     progress = [c for c in self.cbs if isinstance(c, ProgressCallback)] if rank_distrib() else []
     self.remove_cbs(progress)
     if rank_distrib(): self.logger = noop
