@@ -17,6 +17,10 @@ from timm.models import group_parameters, load_state_dict
 from fastcore.basics import patch
 from fastcore.meta import delegates
 from fastai.learner import Learner
+from fastai.callback.core import Callback
+from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.channelslast import ChannelsLast
+from fastcore.foundation import L
 import fastai.callback.schedule   # `Learner.fine_tune`, wrapped below
 from fastai.optimizer import Adam
 from fastai.metrics import accuracy
@@ -29,8 +33,8 @@ from . import losses as _losses
 from .callbacks import GlobalEpoch
 
 # %% auto #0
-__all__ = ['read_weights', 'timm_model', 'timm_splitter', 'cassava_learner', 'layer_lrs', 'set_layer_decay', 'LayerDecay',
-           'model_card', 'write_model_card', 'model_from_card', 'card_activation', 'GradualUnfreezing']
+__all__ = ['read_weights', 'timm_model', 'timm_splitter', 'CompileModel', 'cassava_learner', 'layer_lrs', 'set_layer_decay',
+           'LayerDecay', 'model_card', 'write_model_card', 'model_from_card', 'card_activation', 'GradualUnfreezing']
 
 # %% ../nbs/07_learner.ipynb #c0005
 _WEIGHT_EXTS = ('.safetensors', '.pth', '.pt', '.bin')
@@ -119,6 +123,21 @@ def timm_splitter(model:nn.Module, # a timm model, or `nn.Sequential(timm body, 
     if head is not None: out.append(params(head))
     return [g for g in out if g]
 
+# %% ../nbs/07_learner.ipynb #x0003
+class CompileModel(Callback):
+    "`torch.compile` the model in place (`nn.Module.compile`) for each training fit, and undo it after the fit"
+    order = 100   # after every callback that copies (`EMA`), wraps (distributed) or converts (`ChannelsLast`) the model in `before_fit`
+    def __init__(self, **kwargs): self.kwargs = kwargs # options of `torch.compile`: mode, backend, dynamic, fullgraph, ...
+    def before_fit(self):
+        self.compiled = None
+        if not in_training_fit(self.learn): return   # `validate`, `get_preds` and `tta` run the plain model
+        self.compiled = self.learn.model
+        self.compiled.compile(**self.kwargs)
+    def after_fit(self):
+        if getattr(self, 'compiled', None) is not None: self.compiled._compiled_call_impl = None   # what `nn.Module.compile` set
+        self.compiled = None
+
+
 # %% ../nbs/07_learner.ipynb #c0013
 def _add_norm(dls, model):
     "Add one `Normalize` with the backbone's mean/std to `dls`; refuse `dls` already normalised differently"
@@ -144,6 +163,8 @@ def cassava_learner(dls, # `DataLoaders`, e.g. from `cassava_dls`
                     normalize:bool=True, # add the backbone's mean/std normalisation to `dls`
                     model_kwargs:dict|None=None, # passed to `timm.create_model` (e.g. drop_rate)
                     layer_decay:float|None=None, # layer-wise lr decay per parameter group, e.g. 0.75 (see `layer_lrs`)
+                    channels_last:bool=False, # the model in channels-last memory format (fastai's `ChannelsLast`): for GPUs, with bf16/fp16
+                    compile:bool|dict=False, # `torch.compile` the model during training fits (`CompileModel`); a dict: its options
                     **kwargs, # passed to `Learner`
                    )->Learner:
     "A fastai `Learner` on timm backbone `arch` for `dls`, split into stem / stages / head for freezing"
@@ -155,6 +176,11 @@ def cassava_learner(dls, # `DataLoaders`, e.g. from `cassava_dls`
         model.reset_classifier(0, '')
         model = nn.Sequential(model, create_head(nf, dls.c))
     if layer_decay is not None: opt_func = LayerDecay(opt_func, layer_decay)
+    if not isinstance(compile, (bool, dict)):
+        raise TypeError(f'compile must be True/False or a dict of torch.compile options, not {compile!r}')
+    cbs = L(cbs)
+    if channels_last: cbs.append(ChannelsLast())
+    if compile is not False: cbs.append(CompileModel(**(compile if isinstance(compile, dict) else {})))
     learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func, metrics=metrics, splitter=timm_splitter,
                     cbs=cbs, **kwargs)
     learn.arch, learn.head_type = arch, head
