@@ -1,4 +1,4 @@
-"""albumentations pipelines inside fastai: a split-aware transform, the competition's train/valid presets, and a hook for TTA pipelines.
+"""albumentations pipelines inside fastai: a split-aware transform, the competition's train/valid presets, a hook for TTA pipelines, and the same training preset as a kornia batch augmentation on the GPU.
 
 Docs: https://cassava-fa.github.io/cassava_fa/augment.html.md"""
 
@@ -6,20 +6,26 @@ Docs: https://cassava-fa.github.io/cassava_fa/augment.html.md"""
 
 # %% ../nbs/01_augment.ipynb #c0002
 from __future__ import annotations
-import random
+import math, random
 from contextlib import contextmanager
 import numpy as np
 import torch
+import kornia
+import kornia.augmentation as KA
 import albumentations as albu
 from PIL import Image
 from timm.data.auto_augment import rand_augment_transform
 from fastcore.basics import store_attr
+from fasttransform import Transform
+from fastai.data.transforms import IntToFloatTensor
 from fastai.vision.augment import RandTransform
 from fastai.vision.core import TensorImage
 
 # %% auto #0
-__all__ = ['POLICIES', 'train_aug', 'valid_aug', 'tta_aug', 'AlbumentationsTransform', 'albumentations_tfm', 'pipeline_size',
-           'set_pipeline_size', 'restore_sizes', 'PILAugment']
+__all__ = ['POLICIES', 'BATCH_POLICIES', 'train_aug', 'valid_aug', 'tta_aug', 'AlbumentationsTransform', 'albumentations_tfm',
+           'pipeline_size', 'set_pipeline_size', 'restore_sizes', 'PILAugment', 'RandomTranspose', 'RandomHSVShift',
+           'RandomBrightnessContrast', 'RandomCoarseDropout', 'batch_aug', 'batch_input_size', 'batch_input_aug',
+           'BatchAugment']
 
 # %% ../nbs/01_augment.ipynb #c0005
 def train_aug(size:int, # output side in pixels
@@ -170,3 +176,130 @@ def _policy_aug(size, scale, p, policy):
     cfg = POLICIES.get(policy, policy)
     if cfg: tfms.append(PILAugment(rand_augment_transform(cfg, {'translate_const': int(size * 0.45), 'img_mean': (124, 116, 104)})))
     return albu.Compose(tfms)
+
+# %% ../nbs/01_augment.ipynb #k0002
+def _uniform(n:int, lo:float, hi:float)->torch.Tensor: return lo + (hi - lo) * torch.rand(n)   # torch's global CPU generator
+
+class RandomTranspose(KA.GeometricAugmentationBase2D):
+    "Swap height and width (albumentations' `Transpose`) with probability `p`: exact, no resampling; square batches only"
+    def compute_transformation(self, input, params, flags):
+        m = torch.tensor([[0., 1., 0.], [1., 0., 0.], [0., 0., 1.]], device=input.device, dtype=input.dtype)
+        return m.expand(input.shape[0], 3, 3)
+    def apply_transform(self, input, params, flags, transform=None): return input.transpose(-2, -1)
+
+class RandomHSVShift(KA.IntensityAugmentationBase2D):
+    "albumentations' `HueSaturationValue` on [0, 1] RGB: additive shifts, hue in OpenCV's 0-180 units, saturation and value in 0-255"
+    def __init__(self, hue:float=20, # hue shift limit (180 = the whole circle)
+                 sat:float=20, # saturation shift limit (255 = full scale); grey pixels stay grey
+                 val:float=20, # value shift limit (255 = full scale)
+                 p:float=.5, # probability per image
+                ):
+        super().__init__(p=p)
+        self.hue, self.sat, self.val = hue, sat, val
+    def generate_parameters(self, batch_shape)->dict:
+        n = batch_shape[0]
+        return {'hue': _uniform(n, -self.hue, self.hue) / 180, 'sat': _uniform(n, -self.sat, self.sat) / 255,
+                'val': _uniform(n, -self.val, self.val) / 255}
+    def apply_transform(self, input, params, flags, transform=None):
+        sh = lambda k: params[k].to(input.device, input.dtype)[:, None, None]
+        h, s, v = kornia.color.rgb_to_hsv(input.clamp(0, 1)).unbind(-3)
+        h = torch.remainder(h + 2 * math.pi * sh('hue'), 2 * math.pi)
+        s = torch.where(s == 0, s, (s + sh('sat')).clamp(0, 1))
+        return kornia.color.hsv_to_rgb(torch.stack([h, s, (v + sh('val')).clamp(0, 1)], -3))
+
+class RandomBrightnessContrast(KA.IntensityAugmentationBase2D):
+    "albumentations' `RandomBrightnessContrast` (brightness by max) on [0, 1] images: `x * (1 + c) + b`, clipped"
+    def __init__(self, brightness:float=.1, # b in (-brightness, brightness)
+                 contrast:float=.1, # c in (-contrast, contrast)
+                 p:float=.5, # probability per image
+                ):
+        super().__init__(p=p)
+        self.brightness, self.contrast = brightness, contrast
+    def generate_parameters(self, batch_shape)->dict:
+        n = batch_shape[0]
+        return {'alpha': 1 + _uniform(n, -self.contrast, self.contrast), 'beta': _uniform(n, -self.brightness, self.brightness)}
+    def apply_transform(self, input, params, flags, transform=None):
+        a, b = (params[k].to(input.device, input.dtype)[:, None, None, None] for k in ('alpha', 'beta'))
+        return (input * a + b).clamp(0, 1)
+
+class RandomCoarseDropout(KA.IntensityAugmentationBase2D):
+    "albumentations' `CoarseDropout`: `holes` rectangles of `height` x `width` (fractions of the image's sides) filled with 0"
+    def __init__(self, holes=(1, 8), # number of holes per image, both ends included
+                 height=(.05, .15), # hole height range, a fraction of the image height
+                 width=(.05, .15), # hole width range, a fraction of the image width
+                 p:float=.5, # probability per image
+                ):
+        super().__init__(p=p)
+        self.holes, self.height, self.width = holes, height, width
+    def generate_parameters(self, batch_shape)->dict:
+        n, k = batch_shape[0], self.holes[1]
+        return {'n': torch.randint(self.holes[0], k + 1, (n,)), 'h': _uniform(n * k, *self.height).view(n, k),
+                'w': _uniform(n * k, *self.width).view(n, k), 'y': torch.rand(n, k), 'x': torch.rand(n, k)}
+    def apply_transform(self, input, params, flags, transform=None):
+        H, W = input.shape[-2:]
+        p = {k: params[k].to(input.device) for k in ('n', 'h', 'w', 'y', 'x')}
+        hh, ww = (p['h'] * H).long(), (p['w'] * W).long()                          # as albumentations: int(side * fraction)
+        y0, x0 = (p['y'] * (H - hh + 1)).long(), (p['x'] * (W - ww + 1)).long()    # top-left uniform over the valid positions
+        ys, xs = torch.arange(H, device=input.device), torch.arange(W, device=input.device)
+        iny = ((ys >= y0[..., None]) & (ys < (y0 + hh)[..., None]) & (torch.arange(hh.shape[1], device=input.device) < p['n'][:, None])[..., None])
+        inx = (xs >= x0[..., None]) & (xs < (x0 + ww)[..., None])
+        mask = torch.bmm(iny.to(input.dtype).transpose(1, 2), inx.to(input.dtype)) > 0   # (B, H, W): inside any of the holes
+        return input.masked_fill(mask[:, None], 0.)
+
+BATCH_POLICIES = ('seed', 'light')
+
+def batch_aug(size:int, # output side in pixels
+              scale=(0.08, 1.0), # RandomResizedCrop area range, of the (resized) photo
+              p:float=0.5, # probability of each of the other augmentations
+              policy:str='seed', # 'seed' (`train_aug`'s preset) or 'light' (the crop and the eight symmetries only)
+             )->KA.AugmentationSequential:
+    "`train_aug(size, policy)` as a kornia pipeline on float `Bx3xHxW` batches in [0, 1], drawing from torch's CPU generator"
+    if policy not in BATCH_POLICIES:
+        if policy in POLICIES or str(policy).startswith('rand-'):
+            raise ValueError(f"augmentation policy {policy!r} has no batch version (batch_aug has {', '.join(map(repr, BATCH_POLICIES))}): "
+                             f"augment on the CPU instead, cassava_dls(..., train_aug=train_aug(size, policy={policy!r})) without batch_aug")
+        raise ValueError(f"unknown augmentation policy {policy!r}; batch_aug has {', '.join(map(repr, BATCH_POLICIES))}")
+    tfms = [KA.RandomResizedCrop((size, size), scale=scale, ratio=(3/4, 4/3)),
+            RandomTranspose(p=p), KA.RandomHorizontalFlip(p=p), KA.RandomVerticalFlip(p=p)]
+    if policy == 'seed':
+        tfms += [KA.RandomAffine(degrees=45, translate=(0.0625, 0.0625), scale=(0.9, 1.1, 0.9, 1.1), p=p),
+                 RandomHSVShift(20, 20, 20, p=p), RandomBrightnessContrast(0.1, 0.1, p=p), RandomCoarseDropout(p=p)]
+    return KA.AugmentationSequential(*tfms, data_keys=['input'])
+
+def batch_input_size(size:int, # the training size
+                     scale:float=1.15, # short side = `round(scale * size)`: room for the crops, as the resize cache's
+                     aspect:float=4/3, # width / height (the competition's 800x600 photos)
+                    )->tuple:
+    "(height, width) every training photo is resized to on the CPU for `batch_aug`: the resize cache's shape for 4:3 photos"
+    h = round(scale * size)
+    return h, round(h * aspect)
+
+def batch_input_aug(size:int, # the training size
+                    **kwargs, # passed to `batch_input_size`
+                   )->albu.Compose:
+    "The CPU half of batch augmentation: a deterministic resize of every training photo to `batch_input_size(size)`, so they collate"
+    return albu.Compose([albu.Resize(*batch_input_size(size, **kwargs))])
+
+class BatchAugment(Transform):
+    "A fastai batch transform applying a kornia pipeline on the batch's device: training split only, and not during TTA"
+    split_idx, order = 0, IntToFloatTensor.order + 1     # float images in [0, 1], before `Normalize`
+    def __init__(self, aug, # a kornia module on float batches, e.g. `batch_aug(size)`
+                 size:int, # the side it must output (the model's input)
+                 in_size:tuple|None=None, # (height, width) it is fed (`batch_input_size`); None: not checked
+                 item_tfm=None, # the DataLoader's `AlbumentationsTransform`: batches pass untouched while its TTA is on
+                ):
+        super().__init__()
+        store_attr('aug,size,in_size,item_tfm')
+
+    def encodes(self, x:TensorImage)->TensorImage:
+        if self.item_tfm is not None and self.item_tfm.use_tta: return x   # TTA runs split 0 through its own CPU pipeline
+        if self.in_size is not None and tuple(x.shape[-2:]) != tuple(self.in_size):
+            raise ValueError(f'batch_aug expects training images of {self.in_size[0]}x{self.in_size[1]} (the CPU resize of '
+                             f'cassava_dls(batch_aug=...)), got {x.shape[-2]}x{x.shape[-1]}: something changed the training '
+                             f'pipeline\'s size (ProgressiveResize?), which batch_aug does not follow; augment on the CPU for it '
+                             f'(cassava_dls without batch_aug)')
+        with torch.no_grad(): out = self.aug(x.as_subclass(torch.Tensor))
+        if tuple(out.shape[-2:]) != (self.size, self.size):
+            raise ValueError(f'batch_aug made {out.shape[-2]}x{out.shape[-1]} images, the model takes {self.size}x{self.size}: '
+                             f'its crop must output (size, size), e.g. batch_aug({self.size})')
+        return TensorImage(out)
