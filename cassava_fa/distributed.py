@@ -39,6 +39,14 @@ def distributed_env()->bool:
     "Whether this process was started by a launcher (`torchrun`, `accelerate launch`, `srun` + torchrun) as one of several"
     return num_distrib() > 1
 
+def _one_of_several_warning():
+    "Warn when this single process was meant to be one of several: `accelerate launch --cpu --num_processes N` starts one"
+    e = os.environ
+    if 'WORLD_SIZE' not in e and 'MASTER_ADDR' in e and e.get('ACCELERATE_USE_CPU', '').lower() in ('true', '1'):
+        warnings.warn('`accelerate launch --cpu` started this one process (its CPU processes are MPI\'s, with --mpirun_hostfile), '
+                      'so it trains undistributed; start N CPU processes with `accelerate launch --multi_gpu --num_processes N` '
+                      '(torchrun\'s launcher: gloo on CPU) or `torchrun --nproc_per_node N`')
+
 def is_writer()->bool:
     "Whether this process writes files: rank 0 of a distributed run, or any single process"
     return rank_distrib() == 0
@@ -273,7 +281,7 @@ def distributed(self:Learner,
                ):
     "Inside the block, `fit`/`fine_tune`/`validate`/`get_preds` run data-parallel over the launcher's processes (`torchrun`); a no-op in a single process"
     global _gathering
-    if not distributed_env(): yield self; return
+    if not distributed_env(): _one_of_several_warning(); yield self; return
     owned = init_distributed(backend, timeout)
     dev = local_device()
     self.model.to(dev); self.dls.to(dev)
@@ -321,7 +329,7 @@ def distributed_session(sync_bn:bool=False, # `SyncBatchNorm` in every fit
                        ):
     "Inside the block every `Learner`'s `fit` (`fine_tune`, `fit_one_cycle`), `validate` and `get_preds` runs in `learn.distributed()`"
     global _session
-    if not distributed_env(): yield; return
+    if not distributed_env(): _one_of_several_warning(); yield; return
     owned = init_distributed(backend, timeout)
     _session = dict(sync_bn=sync_bn, backend=backend, timeout=timeout)
     out = open(os.devnull, 'w') if quiet_ranks and rank_distrib() else None

@@ -3,8 +3,8 @@
 One `torchrun --nproc_per_node 2` launch runs every check (`python tests/test_distributed.py checks OUT` on each rank:
 plain, BatchNorm, SyncBatchNorm, SAM, EMA, bf16 autocast, gradient accumulation, MixUp, CutMix, per-rank augmentation,
 get_preds, rank-0-only writes, a stopped and resumed run) and rank 0 writes what it measured to OUT/results.json; the
-tests below read it. Two more launches: `cassava-fa train`'s
-distributed entry point on the sample, and a rank that hangs (the other must fail on the process-group timeout)."""
+tests below read it. Two more launches: `cassava-fa train`'s distributed entry point on the sample (under
+`accelerate launch`, which runs torchrun's launcher), and a rank that hangs (the other must fail on the process-group timeout)."""
 import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
@@ -14,10 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def free_port()->int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def torchrun(args:list, timeout:float=120, nproc:int=2)->tuple:
-    "Run this file under torchrun with `args`; (exit status, output, seconds). The whole process group is killed on a timeout"
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(nproc), '--master_addr', '127.0.0.1',
-           '--master_port', str(free_port()), __file__, *map(str, args)]
+def torchrun(args:list, timeout:float=120, nproc:int=2, accelerate:bool=False)->tuple:
+    "Run this file under torchrun (or `accelerate launch`) with `args`; (exit status, output, seconds). The whole process group is killed on a timeout"
+    if accelerate:   # `--multi_gpu` is accelerate's torchrun launcher, on CPU too (`--cpu` would start one process)
+        launcher = ['accelerate.commands.launch', '--multi_gpu', '--num_processes', str(nproc), '--num_machines', '1',
+                    '--main_process_ip', '127.0.0.1', '--main_process_port', str(free_port()), '--mixed_precision', 'no',
+                    '--dynamo_backend', 'no']
+    else: launcher = ['torch.distributed.run', '--nproc_per_node', str(nproc), '--master_addr', '127.0.0.1', '--master_port', str(free_port())]
+    cmd = [sys.executable, '-m', *launcher, __file__, *map(str, args)]
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONWARNINGS': 'ignore', 'PYTHONPATH': str(ROOT)}
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -129,9 +133,13 @@ def test_distributed_resume(res):
     assert 'os.rename .manifest.json.tmp' in ' '.join(ev0) and sum('os.rename .epoch_' in e for e in ev0) == 18, ev0   # rank 0 did (the hook sees writes)
 
 def test_train_distributed_cli(tmp_path):
-    "`cassava-fa train --distributed` on the sample under torchrun: one set of outputs, one experiment-log row"
-    rc, log, secs = torchrun(['cli', tmp_path/'train'], timeout=240)
+    "`cassava-fa train --distributed` on the sample under `accelerate launch` (2 CPU processes): 2 ranks, one set of outputs, one experiment-log row"
+    rc, log, secs = torchrun(['cli', tmp_path/'train'], timeout=240, accelerate=True)
     assert rc == 0, log[-6000:]
+    n_train = json.loads((tmp_path/'train'/'metrics.json').read_text())['n_train']
+    for r in range(2):   # both ranks reached `learn.distributed()` with a world of 2: half the steps of one process at bs 32
+        seen = json.loads((tmp_path/f'rank{r}.json').read_text())
+        assert seen == {'rank': r, 'world_size': 2, 'batches': [n_train // (32*2)]*2}, seen
     names = sorted(p.name for p in (tmp_path/'train').iterdir())
     for f in ('model.pkl', 'metrics.json', 'history.csv', 'oof.npy', 'submission.csv'): assert f in names, names
     assert not [n for n in names if '.tmp' in n]
@@ -347,7 +355,13 @@ def _checks(out:Path):
 
 def _cli(out:Path):
     from cassava_fa.cli import main
+    import cassava_fa.distributed as D
+    batches, after_train = [], D.DDPTrainer.after_train
+    def spy(self): batches.append(len(self.learn.dl)); after_train(self)   # this rank's training batches, each epoch
+    D.DDPTrainer.after_train = spy
     main(['train', '--distributed', '--epochs', '2', '--bs', '32', '--size', '32', '--out', str(out)])   # as the shell runs it
+    rank = int(os.environ['RANK'])
+    (out.parent/f'rank{rank}.json').write_text(json.dumps({'rank': rank, 'world_size': int(os.environ['WORLD_SIZE']), 'batches': batches}))
 
 def _stuck(out:Path):
     import cassava_fa.distributed   # Learner.distributed
