@@ -15,8 +15,8 @@ batch per epoch:
 - `learn.fit, fastai Adam`: the same `Learner` with fastai's own `Adam` (what `cassava_learner` uses by default),
   for reference: a different optimizer implementation, so not the P1 figure;
 - `learn.fit, same optimizer, TensorImage batches`: the same-optimizer `Learner` over the same batches cast to fastai's
-  `TensorImage`, the type `cassava_dls` yields: every operation of the model then goes through
-  `TensorBase.__torch_function__`, a Python call per op (the cost grows with the number of ops, not the pixels).
+  `TensorImage`, the type `cassava_dls` yields. fastai's default `CastToTensor` callback casts them back to `Tensor`
+  before the model sees them, so this row is the row above measured again: a control for the noise.
 
 The variants alternate within each of `--rounds` rounds after one warm-up round; each round times one epoch of each
 (CPU time of the process, which other jobs on a shared machine do not inflate; wall time alongside), and the ratio is

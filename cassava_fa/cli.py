@@ -20,7 +20,7 @@ _LIB = {'fastai.learner': ['load_learner'],
         'cassava_fa.optim': ['OPTIMIZERS', 'get_optimizer', 'SAM'],
         'cassava_fa.mix': ['MixUp', 'CutMix', 'FMix', 'SnapMix'],
         'cassava_fa.learner': ['cassava_learner', 'GradualUnfreezing', 'timm_model'],
-        'cassava_fa.callbacks': ['EpochTable', 'EMA', 'ProgressiveResize'],
+        'cassava_fa.callbacks': ['EpochTable', 'EMA', 'ProgressiveResize', 'AutoMixedPrecision'],
         'cassava_fa.snapshots': ['SnapshotCheckpoint'],
         'cassava_fa.inference': ['Ensemble', 'write_submission', 'estimate_inference_time', 'snapshot_files'],
         'cassava_fa.cv': ['train_fold', 'cross_validate', 'CVResult', 'find_duplicates', 'experiment_row', 'log_experiment'],
@@ -42,8 +42,8 @@ def _load():
 
 # %% auto #0
 __all__ = ['MIXES', 'LOSS_NAMES', 'OPTIMIZER_NAMES', 'POLICY_NAMES', 'ISSUE_METHOD_NAMES', 'STACKER_NAMES', 'SAMPLE_DEFAULTS',
-           'parse_schedule', 'parse_sizes', 'parse_policy', 'train', 'cv', 'parse_epochs', 'predict', 'estimate_time',
-           'sample', 'parser', 'cli', 'main', 'clean_labels', 'stack']
+           'parse_schedule', 'parse_sizes', 'parse_policy', 'default_workers', 'train', 'cv', 'parse_epochs', 'predict',
+           'estimate_time', 'sample', 'parser', 'cli', 'main', 'clean_labels', 'stack']
 
 # %% ../nbs/99_cli.ipynb #c0005
 MIXES = {'none': None, 'mixup': 'MixUp', 'cutmix': 'CutMix', 'fmix': 'FMix', 'snapmix': 'SnapMix'}   # --mix -> cassava_fa.mix
@@ -95,7 +95,8 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--aug-p', type=float, default=None, help='probability of each flip/affine/colour/dropout augmentation (default 0.25; the public kernels used 0.5)')
     g.add_argument('--aug', type=parse_policy, default=None, metavar='POLICY', help="training augmentation: seed (the default), light, "
                    "randaugment, trivialaugment, or a timm RandAugment config 'rand-...'")
-    g.add_argument('--workers', type=int, default=0, help='DataLoader worker processes')
+    g.add_argument('--workers', type=int, default=None, help='DataLoader worker processes (default: the CPU cores - 1, at most 8); '
+                   'an exact --resume needs the same number')
     g.add_argument('--cache', nargs='?', const=True, default=None, type=Path, metavar='DIR', help='resize every image once into a '
                    'cache (short side 1.15 x --size, JPEG q95, keyed by file content: never stale) and train from it; '
                    'DIR defaults to $CASSAVA_FA_HOME/resized')
@@ -136,6 +137,11 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--overwrite', action='store_true', help='train: replace the run already in --out (refused without it)')
     g.add_argument('--resume', action='store_true', help='continue a killed run from its last snapshot (implies --snapshots)')
     g.add_argument('--tta', type=int, default=0, help='TTA rounds for the out-of-fold predictions and the submission')
+    g = p.add_argument_group('speed')
+    g.add_argument('--amp', choices=['bf16', 'fp16'], default=None, help='mixed precision: bf16 (GPUs and CPUs) or fp16 (GPUs, with loss scaling)')
+    g.add_argument('--channels-last', action='store_true', help='the model in channels-last memory format (GPUs, with --amp)')
+    g.add_argument('--compile', nargs='?', const='default', default=None, choices=['default', 'reduce-overhead', 'max-autotune'],
+                   help='torch.compile the model for training, in this mode (default: default); the first batches pay the compilation')
     g = p.add_argument_group('distributed (train)')
     g.add_argument('--distributed', action='store_true', help='data-parallel over the processes of a torchrun launch '
                    '(torchrun --nproc_per_node N --no-python cassava-fa train --distributed ...); --bs is per process')
@@ -149,12 +155,18 @@ def _train_args(p:argparse.ArgumentParser):
 SAMPLE_DEFAULTS = dict(arch='resnet10t', size=32, min_scale=0.3, aug_p=0.25)   # sized for the bundled sample
 _DEFAULTS = dict(rho=0.05, sam_every=1, mix_p=0.5)
 
+def default_workers()->int:
+    "DataLoader workers for this machine: the CPU cores this process may use, less one for the training loop, at most 8"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    return max(0, min(8, cores - 1))
+
 def _defaults(a):
     "Fill the options not given; a real `--data` with the sample-sized defaults gets a note saying so"
     if getattr(a, 'n_folds', None) is None: a.n_folds_given, a.n_folds = False, 5
     else: a.n_folds_given = True
     unset = [k for k, v in SAMPLE_DEFAULTS.items() if getattr(a, k) is None]
     for k in unset: setattr(a, k, SAMPLE_DEFAULTS[k])
+    if a.workers is None: a.workers = default_workers()
     a.notes = []      # printed once every check has passed, just before training
     if a.data is not None and unset:
         a.notes.append(f"note: {', '.join('--' + k.replace('_', '-') for k in unset)} not given: the sample-sized defaults "
@@ -171,6 +183,7 @@ def _check_args(a):
     if not 0 <= a.aug_p <= 1: probs.append('--aug-p must be in [0, 1]')
     if a.fold is not None and not 0 <= a.fold < a.n_folds: probs.append(f'--fold {a.fold} is not in 0..{a.n_folds - 1}')
     if a.tta < 0: probs.append('--tta must be >= 0')
+    if a.workers < 0: probs.append('--workers must be >= 0')
     if a.dedup and a.data_2019 is None and a.data is None: pass
     if a.out.exists() and not a.out.is_dir(): probs.append(f'--out {a.out} exists and is not a folder')
     loss_opts = {'--t1': a.t1, '--t2': a.t2, '--smoothing': a.smoothing, '--taylor-n': a.taylor_n}
@@ -207,6 +220,7 @@ def _callbacks(a)->list:
     if a.ema: cbs.append(EMA(0.9998 if a.ema_decay is None else a.ema_decay, use_ema_for_valid=True))
     if a.sizes: cbs.append(ProgressiveResize(a.sizes, n_epoch=_n_epochs(a)))
     if a.unfreeze: cbs.append(GradualUnfreezing(a.unfreeze))
+    if a.amp: cbs.append(AutoMixedPrecision(a.amp))
     return cbs
 
 def _table(a)->tuple:
@@ -293,11 +307,14 @@ def _fold_options(a)->dict:
               opt_func=get_optimizer(a.opt), head=a.head)
     if a.wd is not None: kw['wd'] = a.wd
     if a.layer_decay is not None: kw['layer_decay'] = a.layer_decay
+    if a.channels_last: kw['channels_last'] = True
+    if a.compile: kw['compile'] = {} if a.compile == 'default' else dict(mode=a.compile)
     return kw
 
 _LOGGED = ('arch', 'size', 'bs', 'epochs', 'lr', 'loss', 't1', 't2', 'smoothing', 'opt', 'sam', 'rho', 'mix', 'mix_p',
            'unfreeze', 'pretrained', 'tta', 'seed', 'n_folds', 'data_2019', 'dedup', 'keep',
-           'aug', 'ema', 'ema_decay', 'layer_decay', 'sizes', 'mix_start_epoch', 'mix_stop_epoch', 'cache')
+           'aug', 'ema', 'ema_decay', 'layer_decay', 'sizes', 'mix_start_epoch', 'mix_stop_epoch', 'cache',
+           'amp', 'channels_last', 'compile')
 def _logged(a)->dict: return {k: getattr(a, k) for k in _LOGGED if getattr(a, k, None) not in (None, False)}
 
 # %% ../nbs/99_cli.ipynb #c0010
