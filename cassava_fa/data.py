@@ -25,7 +25,7 @@ from fastcore.basics import merge
 from .losses import CrossEntropy
 from .core import CASSAVA_LABELS, CASSAVA_SHORT, cache_dir, atomic_write
 from . import augment
-from .augment import AlbumentationsTransform
+from .augment import AlbumentationsTransform, BatchAugment
 
 # %% auto #0
 __all__ = ['CASSAVA_2019_FOLDERS', 'CASSAVA_2019_EXTRA', 'load_image', 'CassavaDataError', 'read_cassava', 'read_cassava_2019',
@@ -384,6 +384,15 @@ def _all_and_first(items, n): return list(range(len(items))), list(range(min(n, 
 _DL_OPTIONS = sorted(({p for f in (Datasets.dataloaders, DataLoader.__init__, TfmdDL.__init__) for p in inspect.signature(f).parameters}
                       | set(DataLoader._methods)) - {'self', 'kwargs', 'dataset', 'bs', 'num_workers', 'path'})
 
+def _batch_augment(batch_aug, size, train_aug)->BatchAugment|None:
+    "The `BatchAugment` for `cassava_dls(batch_aug=...)`, or None when off"
+    if batch_aug is None or batch_aug is False: return None
+    if train_aug is not None: raise ValueError('pass train_aug (each image augmented on the CPU) or batch_aug (each batch on its '
+                                               'device), not both')
+    if batch_aug is True or isinstance(batch_aug, str): batch_aug = augment.batch_aug(size, policy='seed' if batch_aug is True else batch_aug)
+    elif not callable(batch_aug): raise TypeError(f"batch_aug must be True, a policy ('seed', 'light') or a kornia module, not {batch_aug!r}")
+    return BatchAugment(batch_aug, size, augment.batch_input_size(size))
+
 def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
                 path=None, # competition folder (only needed when `df` has no `file` column)
                 fold:int|None=0, # validation fold; None: train on all rows
@@ -395,6 +404,7 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
                 vocab=None, # the classes, in output order (default: the label map `read_cassava` found, else every label in `df`)
                 soft:str|None=None, # a column of soft targets to train on (`soft_labels`, `pseudo_label`); validation keeps `label`
                 cache=None, # resize every image once into a cache first (`cache_resized` at `size`): True (default folder) or a folder
+                batch_aug=None, # augment training batches on their device (kornia, `augment.batch_aug`): True, a policy ('seed', 'light') or a kornia module; the CPU then only resizes to `batch_input_size(size)`
                 **kwargs, # passed to `DataBlock.dataloaders` (fastai's DataLoader options; any other name is an error)
                ):
     "fastai `DataLoaders` for a Cassava table with albumentations train/valid pipelines"
@@ -409,7 +419,10 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
         valid_idx = np.flatnonzero(df.fold.values == fold).tolist()
         if not valid_idx: raise ValueError(f'fold {fold} has no rows; folds present: {sorted(df.fold.unique())}')
         splitter = IndexSplitter(valid_idx)
-    aug = AlbumentationsTransform(train_aug or augment.train_aug(size), valid_aug or augment.valid_aug(size))
+    bat = _batch_augment(batch_aug, size, train_aug)
+    aug = AlbumentationsTransform(augment.batch_input_aug(size) if bat is not None else (train_aug or augment.train_aug(size)),
+                                  valid_aug or augment.valid_aug(size))
+    if bat is not None: bat.item_tfm = aug          # passes the batches through while `aug`'s TTA is on
     if vocab is None: vocab = sorted(df.attrs['classes']) if 'classes' in df.attrs else sorted(df.label.unique())
     names = df.attrs.get('classes') or (dict(enumerate(CASSAVA_LABELS)) if list(vocab) == list(range(5)) else {})
     if soft is not None: check_soft(df, soft, len(vocab))
@@ -417,7 +430,7 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
     ylabel = TransformBlock(type_tfms=(SoftCategorize if soft else NamedCategorize)(vocab=vocab, names=names))
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=load_image, batch_tfms=IntToFloatTensor), ylabel),
                        get_x=ColReader('file'), get_y=ColReader(['label', soft] if soft else 'label'), splitter=splitter,
-                       item_tfms=aug)
+                       item_tfms=aug, batch_tfms=None if bat is None else [bat])
     dls = dblock.dataloaders(df, path=Path('.'), bs=bs, num_workers=num_workers, **kwargs)
     return dls
 
