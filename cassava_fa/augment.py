@@ -66,9 +66,10 @@ class AlbumentationsTransform(RandTransform):
     def __init__(self, train_aug:albu.Compose, # pipeline for the training split
                  valid_aug:albu.Compose, # pipeline for validation, test and predict
                  tta_aug:albu.Compose|None=None, # pipeline used for split 0 while `use_tta` is on
+                 train_random:bool=True, # False: `train_aug` draws nothing (e.g. `batch_input_aug`), so no seed is drawn for it
                 ):
         super().__init__(p=1.)
-        store_attr('train_aug,valid_aug,tta_aug')
+        store_attr('train_aug,valid_aug,tta_aug,train_random')
         self.use_tta = False
 
     def before_call(self,
@@ -87,9 +88,9 @@ class AlbumentationsTransform(RandTransform):
 
     def encodes(self, img:np.ndarray)->TensorImage:
         aug = self.pipeline(self.idx)
-        if self.idx == 0:   # one generator shared by the whole pipeline, seeded from torch (`set_random_seed` would
-            s = int(torch.randint(0, 2**31 - 1, ()).item())    # give every transform the same first draw)
-            aug.set_random_state(np.random.default_rng(s), random.Random(s))
+        if self.idx == 0 and (self.train_random or aug is not self.train_aug):
+            s = int(torch.randint(0, 2**31 - 1, ()).item())    # one generator shared by the whole pipeline, seeded from torch
+            aug.set_random_state(np.random.default_rng(s), random.Random(s))   # not `set_random_seed`: see above
         out = aug(image=img)['image']
         return TensorImage(torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1))
 
@@ -302,4 +303,4 @@ class BatchAugment(Transform):
         if tuple(out.shape[-2:]) != (self.size, self.size):
             raise ValueError(f'batch_aug made {out.shape[-2]}x{out.shape[-1]} images, the model takes {self.size}x{self.size}: '
                              f'its crop must output (size, size), e.g. batch_aug({self.size})')
-        return TensorImage(out)
+        return TensorImage(out.contiguous())    # whatever memory format it was fed (cassava_dls: channels-last)

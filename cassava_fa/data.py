@@ -16,9 +16,9 @@ from sklearn.model_selection import StratifiedKFold, StratifiedGroupKFold
 from functools import partial
 from fastai.data.block import DataBlock, TransformBlock, CategoryBlock
 from fastai.data.core import Datasets, TfmdDL
-from fastai.data.load import DataLoader
+from fastai.data.load import DataLoader, fa_collate
 from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor, Categorize, Category
-from fastai.torch_core import show_title, TensorBase
+from fastai.torch_core import show_title, TensorBase, retain_type
 import torch
 import torch.nn.functional as F
 from fastcore.basics import merge
@@ -384,6 +384,13 @@ def _all_and_first(items, n): return list(range(len(items))), list(range(min(n, 
 _DL_OPTIONS = sorted(({p for f in (Datasets.dataloaders, DataLoader.__init__, TfmdDL.__init__) for p in inspect.signature(f).parameters}
                       | set(DataLoader._methods)) - {'self', 'kwargs', 'dataset', 'bs', 'num_workers', 'path'})
 
+def _stack_channels_last(b:list)->tuple:
+    "fastai's collate, but the CHW images are stacked as they lie in memory (HWC) and viewed as NCHW: a channels-last batch"
+    xs = [o[0] for o in b]
+    if not all(isinstance(x, torch.Tensor) and x.ndim == 3 for x in xs): return fa_collate(b)
+    xb = torch.stack([x.as_subclass(torch.Tensor).permute(1, 2, 0) for x in xs]).permute(0, 3, 1, 2)
+    return (retain_type(xb, xs[0]), *fa_collate([o[1:] for o in b]))
+
 def _batch_augment(batch_aug, size, train_aug)->BatchAugment|None:
     "The `BatchAugment` for `cassava_dls(batch_aug=...)`, or None when off"
     if batch_aug is None or batch_aug is False: return None
@@ -421,7 +428,7 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
         splitter = IndexSplitter(valid_idx)
     bat = _batch_augment(batch_aug, size, train_aug)
     aug = AlbumentationsTransform(augment.batch_input_aug(size) if bat is not None else (train_aug or augment.train_aug(size)),
-                                  valid_aug or augment.valid_aug(size))
+                                  valid_aug or augment.valid_aug(size), train_random=bat is None)
     if bat is not None: bat.item_tfm = aug          # passes the batches through while `aug`'s TTA is on
     if vocab is None: vocab = sorted(df.attrs['classes']) if 'classes' in df.attrs else sorted(df.label.unique())
     names = df.attrs.get('classes') or (dict(enumerate(CASSAVA_LABELS)) if list(vocab) == list(range(5)) else {})
@@ -432,6 +439,7 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
                        get_x=ColReader('file'), get_y=ColReader(['label', soft] if soft else 'label'), splitter=splitter,
                        item_tfms=aug, batch_tfms=None if bat is None else [bat])
     dls = dblock.dataloaders(df, path=Path('.'), bs=bs, num_workers=num_workers, **kwargs)
+    if bat is not None and 'create_batch' not in kwargs: dls.train.create_batch = _stack_channels_last   # 4x faster than stacking CHW views
     return dls
 
 # %% ../nbs/02_data.ipynb #r0003
