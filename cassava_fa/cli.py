@@ -659,3 +659,6 @@ def _weights_file(f:Path, paths:list)->tuple:
     if missing: raise ValueError(f'no model of run {missing} among the models: --weights {f} blends {len(roots)} runs')
     n = np.bincount(owner, minlength=len(roots))
     return [w['weights'][i] / n[i] for i in owner], (None if w['class_bias'] is None else np.array(w['class_bias'], np.float32)), w['vocab']
+
+# %% ../nbs/99_cli.ipynb #mm002
+if __name__ == '__main__' and (__spec__ is not None and __spec__.name == 'cassava_fa.cli'): main()   # `python -m cassava_fa.cli ...`; not in a notebook
