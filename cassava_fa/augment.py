@@ -242,8 +242,9 @@ class RandomCoarseDropout(KA.IntensityAugmentationBase2D):
         hh, ww = (p['h'] * H).long(), (p['w'] * W).long()                          # as albumentations: int(side * fraction)
         y0, x0 = (p['y'] * (H - hh + 1)).long(), (p['x'] * (W - ww + 1)).long()    # top-left uniform over the valid positions
         ys, xs = torch.arange(H, device=input.device), torch.arange(W, device=input.device)
-        iny = ((ys >= y0[..., None]) & (ys < (y0 + hh)[..., None]) & (torch.arange(hh.shape[1], device=input.device) < p['n'][:, None])[..., None])
-        inx = (xs >= x0[..., None]) & (xs < (x0 + ww)[..., None])
+        active = torch.arange(hh.shape[1], device=input.device) < p['n'][:, None]          # (B, k): the image's first n holes
+        iny = (ys >= y0[..., None]) & (ys < (y0 + hh)[..., None]) & active[..., None]           # (B, k, H)
+        inx = (xs >= x0[..., None]) & (xs < (x0 + ww)[..., None])                                # (B, k, W)
         mask = torch.bmm(iny.to(input.dtype).transpose(1, 2), inx.to(input.dtype)) > 0   # (B, H, W): inside any of the holes
         return input.masked_fill(mask[:, None], 0.)
 
