@@ -88,7 +88,7 @@ class AlbumentationsTransform(RandTransform):
 
     def encodes(self, img:np.ndarray)->TensorImage:
         aug = self.pipeline(self.idx)
-        if self.idx == 0 and (self.train_random or aug is not self.train_aug):
+        if self.idx == 0 and (getattr(self, 'train_random', True) or aug is not self.train_aug):   # (learners exported before it)
             s = int(torch.randint(0, 2**31 - 1, ()).item())    # one generator shared by the whole pipeline, seeded from torch
             aug.set_random_state(np.random.default_rng(s), random.Random(s))   # not `set_random_seed`: see above
         out = aug(image=img)['image']
@@ -181,14 +181,31 @@ def _policy_aug(size, scale, p, policy):
 # %% ../nbs/01_augment.ipynb #k0002
 def _uniform(n:int, lo:float, hi:float)->torch.Tensor: return lo + (hi - lo) * torch.rand(n)   # torch's global CPU generator
 
-class RandomTranspose(KA.GeometricAugmentationBase2D):
+class _KorniaOp:
+    "The augmentations below are kornia's; this only documents the `forward` they share"
+    def forward(self,
+                input, # a float `BxCxHxW` batch in [0, 1]
+                params=None, # the parameters of an earlier call to replay (`aug._params`); None: draw new ones
+                **kwargs, # kornia's per-call overrides
+               ): return super().forward(input, params, **kwargs)
+
+class RandomTranspose(_KorniaOp, KA.GeometricAugmentationBase2D):
     "Swap height and width (albumentations' `Transpose`) with probability `p`: exact, no resampling; square batches only"
-    def compute_transformation(self, input, params, flags):
+    def compute_transformation(self,
+                               input, # the float `BxCxHxW` batch
+                               params, # this call's drawn parameters (`generate_parameters`'s, and kornia's `batch_prob`)
+                               flags, # kornia's fixed options (unused)
+                              )->torch.Tensor:
         m = torch.tensor([[0., 1., 0.], [1., 0., 0.], [0., 0., 1.]], device=input.device, dtype=input.dtype)
         return m.expand(input.shape[0], 3, 3)
-    def apply_transform(self, input, params, flags, transform=None): return input.transpose(-2, -1)
+    def apply_transform(self,
+                        input, # the float `BxCxHxW` batch
+                        params, # this call's drawn parameters (`generate_parameters`'s, and kornia's `batch_prob`)
+                        flags, # kornia's fixed options (unused)
+                        transform=None, # kornia's transformation matrix (unused)
+                       )->torch.Tensor: return input.transpose(-2, -1)
 
-class RandomHSVShift(KA.IntensityAugmentationBase2D):
+class RandomHSVShift(_KorniaOp, KA.IntensityAugmentationBase2D):
     "albumentations' `HueSaturationValue` on [0, 1] RGB: additive shifts, hue in OpenCV's 0-180 units, saturation and value in 0-255"
     def __init__(self, hue:float=20, # hue shift limit (180 = the whole circle)
                  sat:float=20, # saturation shift limit (255 = full scale); grey pixels stay grey
@@ -197,18 +214,25 @@ class RandomHSVShift(KA.IntensityAugmentationBase2D):
                 ):
         super().__init__(p=p)
         self.hue, self.sat, self.val = hue, sat, val
-    def generate_parameters(self, batch_shape)->dict:
+    def generate_parameters(self,
+                            batch_shape, # the batch's shape: one draw per image
+                           )->dict:
         n = batch_shape[0]
         return {'hue': _uniform(n, -self.hue, self.hue) / 180, 'sat': _uniform(n, -self.sat, self.sat) / 255,
                 'val': _uniform(n, -self.val, self.val) / 255}
-    def apply_transform(self, input, params, flags, transform=None):
+    def apply_transform(self,
+                        input, # the float `BxCxHxW` batch
+                        params, # this call's drawn parameters (`generate_parameters`'s, and kornia's `batch_prob`)
+                        flags, # kornia's fixed options (unused)
+                        transform=None, # kornia's transformation matrix (unused)
+                       )->torch.Tensor:
         sh = lambda k: params[k].to(input.device, input.dtype)[:, None, None]
         h, s, v = kornia.color.rgb_to_hsv(input.clamp(0, 1)).unbind(-3)
         h = torch.remainder(h + 2 * math.pi * sh('hue'), 2 * math.pi)
         s = torch.where(s == 0, s, (s + sh('sat')).clamp(0, 1))
         return kornia.color.hsv_to_rgb(torch.stack([h, s, (v + sh('val')).clamp(0, 1)], -3))
 
-class RandomBrightnessContrast(KA.IntensityAugmentationBase2D):
+class RandomBrightnessContrast(_KorniaOp, KA.IntensityAugmentationBase2D):
     "albumentations' `RandomBrightnessContrast` (brightness by max) on [0, 1] images: `x * (1 + c) + b`, clipped"
     def __init__(self, brightness:float=.1, # b in (-brightness, brightness)
                  contrast:float=.1, # c in (-contrast, contrast)
@@ -216,14 +240,21 @@ class RandomBrightnessContrast(KA.IntensityAugmentationBase2D):
                 ):
         super().__init__(p=p)
         self.brightness, self.contrast = brightness, contrast
-    def generate_parameters(self, batch_shape)->dict:
+    def generate_parameters(self,
+                            batch_shape, # the batch's shape: one draw per image
+                           )->dict:
         n = batch_shape[0]
         return {'alpha': 1 + _uniform(n, -self.contrast, self.contrast), 'beta': _uniform(n, -self.brightness, self.brightness)}
-    def apply_transform(self, input, params, flags, transform=None):
+    def apply_transform(self,
+                        input, # the float `BxCxHxW` batch
+                        params, # this call's drawn parameters (`generate_parameters`'s, and kornia's `batch_prob`)
+                        flags, # kornia's fixed options (unused)
+                        transform=None, # kornia's transformation matrix (unused)
+                       )->torch.Tensor:
         a, b = (params[k].to(input.device, input.dtype)[:, None, None, None] for k in ('alpha', 'beta'))
         return (input * a + b).clamp(0, 1)
 
-class RandomCoarseDropout(KA.IntensityAugmentationBase2D):
+class RandomCoarseDropout(_KorniaOp, KA.IntensityAugmentationBase2D):
     "albumentations' `CoarseDropout`: `holes` rectangles of `height` x `width` (fractions of the image's sides) filled with 0"
     def __init__(self, holes=(1, 8), # number of holes per image, both ends included
                  height=(.05, .15), # hole height range, a fraction of the image height
@@ -232,11 +263,18 @@ class RandomCoarseDropout(KA.IntensityAugmentationBase2D):
                 ):
         super().__init__(p=p)
         self.holes, self.height, self.width = holes, height, width
-    def generate_parameters(self, batch_shape)->dict:
+    def generate_parameters(self,
+                            batch_shape, # the batch's shape: one draw per image
+                           )->dict:
         n, k = batch_shape[0], self.holes[1]
         return {'n': torch.randint(self.holes[0], k + 1, (n,)), 'h': _uniform(n * k, *self.height).view(n, k),
                 'w': _uniform(n * k, *self.width).view(n, k), 'y': torch.rand(n, k), 'x': torch.rand(n, k)}
-    def apply_transform(self, input, params, flags, transform=None):
+    def apply_transform(self,
+                        input, # the float `BxCxHxW` batch
+                        params, # this call's drawn parameters (`generate_parameters`'s, and kornia's `batch_prob`)
+                        flags, # kornia's fixed options (unused)
+                        transform=None, # kornia's transformation matrix (unused)
+                       )->torch.Tensor:
         H, W = input.shape[-2:]
         p = {k: params[k].to(input.device) for k in ('n', 'h', 'w', 'y', 'x')}
         hh, ww = (p['h'] * H).long(), (p['w'] * W).long()                          # as albumentations: int(side * fraction)
