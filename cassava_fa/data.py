@@ -400,6 +400,14 @@ def _batch_augment(batch_aug, size, train_aug)->BatchAugment|None:
     elif not callable(batch_aug): raise TypeError(f"batch_aug must be True, a policy ('seed', 'light') or a kornia module, not {batch_aug!r}")
     return BatchAugment(batch_aug, size, augment.batch_input_size(size))
 
+def _loader_options(num_workers:int, kwargs:dict)->dict:
+    "fastai DataLoader options with this machine's defaults: pinned memory when workers feed a GPU; a clear error for what fastai ignores"
+    if kwargs.get('persistent_workers'):
+        raise ValueError("persistent_workers=True has no effect on fastai's DataLoader: it starts its worker processes anew every "
+                         "epoch (seeded from the main process, which keeps a resumed run exact); leave it out")
+    if 'pin_memory' not in kwargs and num_workers > 0 and torch.cuda.is_available(): kwargs = {**kwargs, 'pin_memory': True}
+    return kwargs
+
 def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
                 path=None, # competition folder (only needed when `df` has no `file` column)
                 fold:int|None=0, # validation fold; None: train on all rows
@@ -407,7 +415,7 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
                 bs:int=32, # batch size
                 train_aug=None, # albumentations pipeline for training (default `train_aug(size)`)
                 valid_aug=None, # albumentations pipeline for validation, test and predict (default `valid_aug(size)`)
-                num_workers:int=0, # DataLoader worker processes
+                num_workers:int=0, # DataLoader worker processes (with a GPU: `pin_memory` on unless given)
                 vocab=None, # the classes, in output order (default: the label map `read_cassava` found, else every label in `df`)
                 soft:str|None=None, # a column of soft targets to train on (`soft_labels`, `pseudo_label`); validation keeps `label`
                 cache=None, # resize every image once into a cache first (`cache_resized` at `size`): True (default folder) or a folder
@@ -438,7 +446,7 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
     dblock = DataBlock(blocks=(TransformBlock(type_tfms=load_image, batch_tfms=IntToFloatTensor), ylabel),
                        get_x=ColReader('file'), get_y=ColReader(['label', soft] if soft else 'label'), splitter=splitter,
                        item_tfms=aug, batch_tfms=None if bat is None else [bat])
-    dls = dblock.dataloaders(df, path=Path('.'), bs=bs, num_workers=num_workers, **kwargs)
+    dls = dblock.dataloaders(df, path=Path('.'), bs=bs, num_workers=num_workers, **_loader_options(num_workers, kwargs))
     if bat is not None and 'create_batch' not in kwargs: dls.train.create_batch = _stack_channels_last   # 4x faster than stacking CHW views
     return dls
 
