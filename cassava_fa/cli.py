@@ -15,7 +15,7 @@ from . import __version__
 _LIB = {'fastai.learner': ['load_learner'],
         'cassava_fa.core': ['CASSAVA_SHORT', 'seed_everything', 'atomic_write'],
         'cassava_fa.data': ['read_cassava', 'read_cassava_2019', 'add_folds', 'sample_dataset', 'test_items', '_check_images'],
-        'cassava_fa.augment': ['train_aug', 'POLICIES'],
+        'cassava_fa.augment': ['train_aug', 'POLICIES', 'batch_aug'],
         'cassava_fa.losses': ['LOSSES', 'get_loss'],
         'cassava_fa.optim': ['OPTIMIZERS', 'get_optimizer', 'SAM'],
         'cassava_fa.mix': ['MixUp', 'CutMix', 'FMix', 'SnapMix'],
@@ -95,6 +95,9 @@ def _train_args(p:argparse.ArgumentParser):
     g.add_argument('--aug-p', type=float, default=None, help='probability of each flip/affine/colour/dropout augmentation (default 0.25; the public kernels used 0.5)')
     g.add_argument('--aug', type=parse_policy, default=None, metavar='POLICY', help="training augmentation: seed (the default), light, "
                    "randaugment, trivialaugment, or a timm RandAugment config 'rand-...'")
+    g.add_argument('--batch-aug', nargs='?', const='seed', default=None, choices=['seed', 'light'], metavar='POLICY',
+                   help="augment each training batch on its device (kornia; for a GPU fed by few CPU cores) instead of each image "
+                   "on the CPU: seed (the default) or light, with --min-scale and --aug-p")
     g.add_argument('--workers', type=int, default=None, help='DataLoader worker processes (default: the CPU cores - 1, at most 8); '
                    'an exact --resume needs the same number')
     g.add_argument('--cache', nargs='?', const=True, default=None, type=Path, metavar='DIR', help='resize every image once into a '
@@ -184,6 +187,8 @@ def _check_args(a):
     if a.fold is not None and not 0 <= a.fold < a.n_folds: probs.append(f'--fold {a.fold} is not in 0..{a.n_folds - 1}')
     if a.tta < 0: probs.append('--tta must be >= 0')
     if a.workers < 0: probs.append('--workers must be >= 0')
+    if a.batch_aug and a.aug: probs.append(f'--aug {a.aug} is the CPU pipeline: pass --aug or --batch-aug, not both')
+    if a.batch_aug and a.sizes: probs.append('--sizes (progressive resizing) does not work with --batch-aug: drop one')
     if a.dedup and a.data_2019 is None and a.data is None: pass
     if a.out.exists() and not a.out.is_dir(): probs.append(f'--out {a.out} exists and is not a folder')
     loss_opts = {'--t1': a.t1, '--t2': a.t2, '--smoothing': a.smoothing, '--taylor-n': a.taylor_n}
@@ -302,19 +307,20 @@ def _fold_options(a)->dict:
     "What `train_fold` gets from the options: the same for `train --fold k` and every fold of `cv`"
     kw = dict(arch=a.arch, epochs=a.epochs, lr=a.lr, size=a.size, bs=a.bs, pretrained=a.pretrained or False,
               freeze_epochs=a.freeze_epochs, fine_tune=_fine_tune(a),
-              train_aug=train_aug(a.size, scale=(a.min_scale, 1.), p=a.aug_p, policy=a.aug or 'seed'), tta=a.tta, seed=a.seed, num_workers=a.workers, cache=a.cache,
+              train_aug=None if a.batch_aug else train_aug(a.size, scale=(a.min_scale, 1.), p=a.aug_p, policy=a.aug or 'seed'), tta=a.tta, seed=a.seed, num_workers=a.workers, cache=a.cache,
               loss_func=get_loss(a.loss, t1=a.t1, t2=a.t2, smoothing=a.smoothing, n=a.taylor_n),
               opt_func=get_optimizer(a.opt), head=a.head)
     if a.wd is not None: kw['wd'] = a.wd
     if a.layer_decay is not None: kw['layer_decay'] = a.layer_decay
     if a.channels_last: kw['channels_last'] = True
+    if a.batch_aug: kw['batch_aug'] = batch_aug(a.size, scale=(a.min_scale, 1.), p=a.aug_p, policy=a.batch_aug)
     if a.compile: kw['compile'] = {} if a.compile == 'default' else dict(mode=a.compile)
     return kw
 
 _LOGGED = ('arch', 'size', 'bs', 'epochs', 'lr', 'loss', 't1', 't2', 'smoothing', 'opt', 'sam', 'rho', 'mix', 'mix_p',
            'unfreeze', 'pretrained', 'tta', 'seed', 'n_folds', 'data_2019', 'dedup', 'keep',
            'aug', 'ema', 'ema_decay', 'layer_decay', 'sizes', 'mix_start_epoch', 'mix_stop_epoch', 'cache',
-           'amp', 'channels_last', 'compile')
+           'amp', 'channels_last', 'compile', 'batch_aug')
 def _logged(a)->dict: return {k: getattr(a, k) for k in _LOGGED if getattr(a, k, None) not in (None, False)}
 
 # %% ../nbs/99_cli.ipynb #c0010

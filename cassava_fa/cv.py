@@ -128,6 +128,7 @@ def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) a
                fine_tune:bool|None=None, # `fine_tune` (True) or `fit_one_cycle` (False); None: `fine_tune` when `pretrained`
                num_workers:int=0, # DataLoader workers
                cache=None, # train from images resized once (`cache_resized`): True (default folder) or a folder
+               batch_aug=None, # augment training batches on their device instead of `train_aug` (`cassava_dls(batch_aug=)`)
                **kwargs, # passed to `cassava_learner` (loss_func, opt_func, head, wd, metrics, ...)
               ):
     "Train fold `fold`, write its out-of-fold predictions to `out`; returns the learner and the fold's record"
@@ -137,7 +138,7 @@ def train_fold(df:pd.DataFrame, # the table with a `fold` column (`add_folds`) a
     if not len(rows): raise ValueError(f'fold {fold} has no rows; folds present: {sorted(df.fold.unique())}')
     fit_df = _fit_rows(df, fold, valid_sources, train_mask)
     seed_everything(seed)
-    dls = cassava_dls(fit_df, path, fold=fold, size=size, bs=bs, train_aug=train_aug, valid_aug=valid_aug, num_workers=num_workers, soft=soft, cache=cache)
+    dls = cassava_dls(fit_df, path, fold=fold, size=size, bs=bs, train_aug=train_aug, valid_aug=valid_aug, num_workers=num_workers, soft=soft, cache=cache, batch_aug=batch_aug)
     fcbs, run = _fold_cbs(cbs), (out/'snapshots').resolve()
     if resume is None: resume = (run/'manifest.json').exists()
     if snapshots: fcbs.append(SnapshotCheckpoint(dir=run, resume=resume))
