@@ -118,10 +118,10 @@ def main():
             out.append(f'| {arch} | {size} | {bs} | inference, TTA {a.tta} (1 + {a.tta} rounds, decode once) | {max(cores - 1, 1)} threads | {inf:.0f} | — |')
             rows.append({'figure': 'P6-inference', 'name': f'{arch}@{size} bs{bs}: predict, tta {a.tta} ({a.device})', 'value': inf, 'unit': 'images/s'})
             print(out[-1], flush=True)
+            append_results(a.results, 'gpu_p6', rows, {k: v for k, v in vars(a).items() if k != 'results'}); rows = []   # kept if a later model times out
     finally: shutil.rmtree(d, ignore_errors=True)
     print(f'\n{a.device}, amp {a.amp or "off"}, channels_last {a.channels_last}, {a.warmup} warm-up + {a.batches} timed batches\n')
     print('| model | px | bs | loop | workers | images/s | ÷ synthetic (P6, target ≥ 0.8) |\n|---|---:|---:|---|---:|---:|---:|')
     print('\n'.join(out))
-    append_results(a.results, 'gpu_p6', rows, {k: v for k, v in vars(a).items() if k != 'results'})
 
 if __name__ == '__main__': main()

@@ -159,9 +159,9 @@ SAMPLE_DEFAULTS = dict(arch='resnet10t', size=32, min_scale=0.3, aug_p=0.25)   #
 _DEFAULTS = dict(rho=0.05, sam_every=1, mix_p=0.5)
 
 def default_workers()->int:
-    "DataLoader workers for this machine: the CPU cores this process may use, less one for the training loop, at most 8"
+    "DataLoader workers per process: the CPU cores this process may use (shared by the `LOCAL_WORLD_SIZE` ranks of a torchrun on this machine), less one for the training loop, at most 8"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-    return max(0, min(8, cores - 1))
+    return max(0, min(8, cores // max(1, int(os.environ.get('LOCAL_WORLD_SIZE', '1'))) - 1))
 
 def _defaults(a):
     "Fill the options not given; a real `--data` with the sample-sized defaults gets a note saying so"

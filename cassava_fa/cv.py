@@ -10,6 +10,7 @@ import copy, fcntl, hashlib, inspect, json, subprocess, time, warnings
 from functools import partial
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import Enum
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -283,6 +284,13 @@ def _folds(df:pd.DataFrame, folds=None)->list:
     if bad: raise ValueError(f'folds {bad} are not in the table; folds present: {present}')
     return folds
 
+_NOT_COMPARED = ('num_workers',)   # how fast, not what is trained: a run may resume on a machine with other cores
+
+def _options_differ(old:dict, new:dict)->list:
+    "What differs between a fold's recorded options and this call's, as `name: old -> new` (the speed-only options left out)"
+    return [f'{k}: {old.get(k, "(not given)")!r} -> {new.get(k, "(not given)")!r}' for k in sorted(set(old) | set(new))
+            if k not in _NOT_COMPARED and old.get(k, '') != new.get(k, '')]
+
 def cross_validate(df:pd.DataFrame, # the table with `fold` (`add_folds`) and `file` columns
                    path=None, # competition folder (only when `df` has no `file` column)
                    folds=None, # the folds to run (default: every fold >= 0 of `df.fold`; rows of fold -1 are trained on in every fold)
@@ -298,8 +306,8 @@ def cross_validate(df:pd.DataFrame, # the table with `fold` (`add_folds`) and `f
     start, sig = time.time(), json.dumps({k: _describe(v) for k, v in kwargs.items()}, sort_keys=True, indent=1)
     for k in folds:
         d = out/f'fold_{k}'
-        if (d/'options.json').exists() and (d/'options.json').read_text() != sig:
-            raise ValueError(f'{d} holds a fold trained with other options ({d}/options.json); '
+        if (d/'options.json').exists() and (diff := _options_differ(json.loads((d/'options.json').read_text()), json.loads(sig))):
+            raise ValueError(f'{d} holds a fold trained with other options ({d}/options.json: {"; ".join(diff)}); '
                              'pass another out= to start a new run, or the same options to continue this one')
         if (d/'fold.json').exists(): continue
         d.mkdir(parents=True, exist_ok=True)
@@ -328,9 +336,14 @@ def _describe(o)->str:
         return f'{int(o.sum())} of {len(o)} rows ({h})' if o.dtype == bool else f'array{o.shape} ({h})'
     if isinstance(o, (list, tuple, L)): return ' '.join(_describe(v) for v in o)
     if isinstance(o, partial): return _describe(o.func)
+    if isinstance(o, Enum): return str(o.value)
+    if isinstance(o, dict): return '{' + ','.join(f'{k}={_describe(v)}' for k, v in sorted(o.items())) + '}'
+    if type(o).__module__.split('.')[0] in ('albumentations', 'kornia'):   # a pipeline: its repr holds every transform's parameters
+        r = ' '.join(repr(o).split())
+        if '0x' not in r: return f'{type(o).__name__}#{hashlib.sha1(r.encode()).hexdigest()[:8]}'
     if inspect.isclass(o) or inspect.isroutine(o): return o.__name__
     ps = [p for p in inspect.signature(type(o).__init__).parameters if p not in ('self', 'args', 'kwargs')]
-    args = ','.join(f'{p}={getattr(o, p)}' for p in ps if isinstance(getattr(o, p, None), (int, float, str, bool)))
+    args = ','.join(f'{p}={_describe(getattr(o, p))}' for p in ps if isinstance(getattr(o, p, None), (int, float, str, bool, Enum)))
     return f'{type(o).__name__}({args})'
 
 def experiment_row(kind:str, # 'cross_validate', 'train', 'cv'

@@ -126,7 +126,7 @@ def timm_splitter(model:nn.Module, # a timm model, or `nn.Sequential(timm body, 
 # %% ../nbs/07_learner.ipynb #x0003
 class CompileModel(Callback):
     "`torch.compile` the model in place (`nn.Module.compile`) for each training fit, and undo it after the fit"
-    order = 100   # after every callback that copies (`EMA`), wraps (distributed) or converts (`ChannelsLast`) the model in `before_fit`
+    order = 100   # after every callback that copies (`EMA`) or converts (`ChannelsLast`) the model in `before_fit`; DDP wraps the compiled module later, in `before_train`
     def __init__(self, **kwargs): self.kwargs = kwargs # options of `torch.compile`: mode, backend, dynamic, fullgraph, ...
     def before_fit(self):
         self.compiled = None
