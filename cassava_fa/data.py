@@ -453,16 +453,27 @@ def cassava_dls(df:pd.DataFrame, # table from `read_cassava` (+ `add_folds`)
 # %% ../nbs/02_data.ipynb #r0003
 def _content_key(b:bytes)->str: return hashlib.blake2b(b, digest_size=16).hexdigest()
 
-def _decode_bytes(b:bytes)->np.ndarray:
+_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+def _dct_factor(b:bytes, short:int|None)->int:
+    "The largest JPEG DCT scale (1, 2, 4 or 8) that still decodes the image with its short side >= `short`"
+    if short is None or b[:2] != b'\xff\xd8': return 1
+    try: w, h = Image.open(io.BytesIO(b)).size            # the header only
+    except Exception: return 1
+    return max((k for k in _REDUCED if min(w, h) // k >= short), default=1)   # an image smaller than `short`: full size
+
+def _decode_bytes(b:bytes, # the file's bytes
+                  short:int|None=None, # a short side the caller resizes down to: a JPEG is decoded at the smallest DCT scale that keeps it
+                 )->np.ndarray:
     "Decode an image file's bytes as `load_image` decodes the file (EXIF-rotated RGB); raise if unusable"
     if b[:2] == b'\xff\xd8' and _JPEG_END not in b[-_JPEG_TAIL:]: raise ValueError(_TRUNCATED)
-    a = cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
+    a = cv2.imdecode(np.frombuffer(b, np.uint8), _REDUCED[_dct_factor(b, short)])
     return cv2.cvtColor(a, cv2.COLOR_BGR2RGB) if a is not None else _pil_rgb(io.BytesIO(b))
 
 def _cache_one(f, b:bytes, out:Path, short:int, ext:str, opts:list):
     "(cached file, None) or (None, the problem); the same bytes are handled by one thread at a time"
     if out.exists(): return str(out), None                   # a hit: nothing decoded, nothing written
-    try: img = _decode_bytes(b)
+    try: img = _decode_bytes(b, short)                          # DCT-scaled when the target allows it (~20 % less decode)
     except Exception as e: return None, f'{f}: not a usable image ({type(e).__name__}: {e}); nothing was cached for it'
     h, w = img.shape[:2]; s = short / min(h, w)
     if s >= 1: return f, None                                # already small enough: the original, never upscaled
