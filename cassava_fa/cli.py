@@ -13,7 +13,7 @@ from . import __version__
 # The library (torch, fastai, timm: seconds to import) is loaded by `_load` once a command runs, so that `--help`,
 # `--version` and malformed options answer at once. These are the names it binds in this module.
 _LIB = {'fastai.learner': ['load_learner'],
-        'cassava_fa.core': ['CASSAVA_SHORT', 'seed_everything', 'atomic_write'],
+        'cassava_fa.core': ['CASSAVA_SHORT', 'seed_everything', 'atomic_write', 'error_line'],
         'cassava_fa.data': ['read_cassava', 'read_cassava_2019', 'add_folds', 'sample_dataset', 'test_items', '_check_images'],
         'cassava_fa.augment': ['train_aug', 'POLICIES', 'batch_aug'],
         'cassava_fa.losses': ['LOSSES', 'get_loss'],
@@ -267,7 +267,7 @@ def _preflight(a, df):
         try: timm_model(a.arch, 5, pretrained=a.pretrained)
         except FileNotFoundError: raise
         except Exception as e: raise ValueError(f'--pretrained {a.pretrained} cannot be loaded into {a.arch} '
-                                                f"({type(e).__name__}: {str(e).splitlines()[0][:300]})") from None
+                                                f"({error_line(e)})") from None
     keep = _keep_mask(a, df)
     for k in ([a.fold] if getattr(a, 'fold', None) is not None else sorted(set(df.fold))):
         n = int(((df.fold != k) & (True if keep is None else keep)).sum())

@@ -18,8 +18,9 @@ from fastai.learner import Learner
 from fastai.torch_core import rank_distrib
 
 # %% auto #0
-__all__ = ['CASSAVA_LABELS', 'CASSAVA_SHORT', 'seed_everything', 'cache_dir', 'atomic_write', 'model_device', 'bn_stats_frozen',
-           'in_training_fit', 'swap_attr', 'restore_attr', 'repair_swaps']
+__all__ = ['CASSAVA_LABELS', 'CASSAVA_SHORT', 'seed_everything', 'cache_dir', 'atomic_write', 'barrier', 'rank0_first',
+           'error_line', 'model_device', 'bn_stats_frozen', 'in_training_fit', 'swap_attr', 'restore_attr',
+           'repair_swaps']
 
 # %% ../nbs/00_core.ipynb #c0005
 CASSAVA_LABELS = ['Cassava Bacterial Blight (CBB)', 'Cassava Brown Streak Disease (CBSD)',
@@ -73,6 +74,24 @@ def _fsync(p:Path):
     fd = os.open(p, os.O_RDONLY)
     try: os.fsync(fd)
     finally: os.close(fd)
+
+def barrier():
+    "Wait for every rank of the process group (no-op outside one)"
+    if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.barrier()
+
+@contextmanager
+def rank0_first(on:bool=True, # False: a no-op (e.g. when not every rank runs the block)
+               ):
+    "Rank 0 of a distributed run runs the block first (creating or cleaning files), then the other ranks"
+    if on and rank_distrib() != 0: barrier()
+    try: yield
+    finally:
+        if on and rank_distrib() == 0: barrier()
+
+def error_line(e:BaseException, # the exception caught
+              )->str:
+    "`Type: first line of the message` (at most 300 characters), for an error that names a file and says what to do"
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
 
 # %% ../nbs/00_core.ipynb #n0001
 def model_device(learn:Learner, # the learner whose model to look at

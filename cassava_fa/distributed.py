@@ -27,12 +27,12 @@ from fastai.callback.progress import ProgressCallback
 from fastai.learner import Learner, AvgMetric, AvgLoss, AvgSmoothLoss, Metric
 from fastai.metrics import AccumMetric
 import cassava_fa.core
-from .core import in_training_fit
+from .core import in_training_fit, barrier, rank0_first
 
 # %% auto #0
-__all__ = ['distributed_env', 'is_writer', 'local_device', 'init_distributed', 'barrier', 'rank0_first', 'shard_positions',
-           'ShardedDL', 'seed_per_rank', 'SyncBatchNorm', 'convert_sync_batchnorm', 'revert_sync_batchnorm',
-           'gather_batches', 'DDPTrainer', 'distributed_session', 'train_distributed']
+__all__ = ['distributed_env', 'is_writer', 'local_device', 'init_distributed', 'shard_positions', 'ShardedDL', 'seed_per_rank',
+           'SyncBatchNorm', 'convert_sync_batchnorm', 'revert_sync_batchnorm', 'gather_batches', 'DDPTrainer',
+           'distributed_session', 'train_distributed']
 
 # %% ../nbs/14_distributed.ipynb #d0005
 def distributed_env()->bool:
@@ -68,17 +68,7 @@ def init_distributed(backend:str|None=None, # 'nccl' or 'gloo'; default NCCL on 
                             **({'device_id': dev} if dev.type == 'cuda' else {}))
     return True
 
-def barrier():
-    "Wait for every rank (no-op outside a process group)"
-    if dist.is_initialized(): dist.barrier()
 
-@contextmanager
-def rank0_first():
-    "Rank 0 runs the block first (e.g. building or caching a dataset), then the other ranks"
-    if rank_distrib() != 0: barrier()
-    try: yield
-    finally:
-        if rank_distrib() == 0: barrier()
 
 # %% ../nbs/14_distributed.ipynb #d0009
 def shard_positions(n:int, # rows in the epoch

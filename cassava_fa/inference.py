@@ -25,7 +25,7 @@ from fastai.torch_core import getcallable
 from torch.optim.swa_utils import update_bn
 from safetensors.torch import load_file
 from . import data as _data, losses as _losses
-from .core import atomic_write
+from .core import atomic_write, error_line
 from .augment import AlbumentationsTransform, albumentations_tfm, pipeline_size, tta_aug as _tta_preset, valid_aug as _valid_preset
 from .learner import model_from_card, card_activation, _norm_stats
 from .snapshots import Snapshots, load_snapshot
@@ -218,7 +218,7 @@ class Ensemble:
                 return Member.from_learner(load_learner(p, cpu=self.device.type == 'cpu'), p.name, ema=self.ema)
         except (FileNotFoundError, ValueError): raise      # these already name the file
         except Exception as e:
-            raise ValueError(f"ensemble member {p} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}): "
+            raise ValueError(f"ensemble member {p} could not be loaded ({error_line(e)}): "
                              'pass a model.pkl written by learn.export, or snapshots of a run (with its model.json)') from None
 
     @property

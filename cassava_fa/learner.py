@@ -27,7 +27,7 @@ from fastai.metrics import accuracy
 from fastai.data.transforms import Normalize
 from fastai.vision.learner import create_head
 from fastai.torch_core import params
-from .core import in_training_fit, atomic_write
+from .core import in_training_fit, atomic_write, error_line
 from .augment import albumentations_tfm, pipeline_size
 from . import losses as _losses
 from .callbacks import GlobalEpoch
@@ -68,7 +68,7 @@ def read_weights(file, # a .safetensors / .pth / .bin weights file
     "The state dict in `file`; a file that does not read (truncated, not weights) is an error naming it"
     try: return load_state_dict(str(file))
     except Exception as e:
-        raise ValueError(f"{file}: not a readable weights file ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}); "
+        raise ValueError(f"{file}: not a readable weights file ({error_line(e)}); "
                          'a truncated download? copy it again') from None
 
 def _classifier_rows(file:Path, arch:str)->int|None:

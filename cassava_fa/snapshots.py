@@ -7,7 +7,6 @@ Docs: https://cassava-fa.github.io/cassava_fa/snapshots.html.md"""
 # %% ../nbs/08_snapshots.ipynb #c0002
 from __future__ import annotations
 import json, math, random, warnings
-from contextlib import contextmanager
 from collections import defaultdict
 from pathlib import Path
 import numpy as np
@@ -24,7 +23,7 @@ from fastai.optimizer import Optimizer
 from fastai.torch_core import get_model, rank_distrib
 from safetensors import safe_open
 from safetensors.torch import save_file, load_file
-from .core import atomic_write, in_training_fit
+from .core import atomic_write, in_training_fit, rank0_first, error_line
 from .callbacks import GlobalEpoch, ema_callback
 from .augment import albumentations_tfm
 from .learner import write_model_card
@@ -102,7 +101,7 @@ def load_snapshot(model, # the model to load into (same architecture)
     dev = next(m.parameters(), torch.empty(0)).device
     try: sd = load_file(str(path), device=str(dev))
     except Exception as e:
-        raise ValueError(f"{path}: not a readable safetensors file ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}); "
+        raise ValueError(f"{path}: not a readable safetensors file ({error_line(e)}); "
                          'a truncated copy? copy it again') from None
     m.load_state_dict(sd, strict=strict)
     return model
@@ -348,15 +347,6 @@ def _every_rank_fits(learn)->bool:
     return (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
             and getattr(learn, 'ddp_trainer', None) is not None)
 
-@contextmanager
-def _rank0_first(on:bool # every rank of the process group runs the block
-                ):
-    "Rank 0 runs the block first, then the other ranks; a no-op unless `on`"
-    if on and dist.get_rank() != 0: dist.barrier()
-    try: yield
-    finally:
-        if on and dist.get_rank() == 0: dist.barrier()
-
 # %% ../nbs/08_snapshots.ipynb #c0029
 class SnapshotCheckpoint(GlobalEpoch):
     "Save weights, optimizer and RNG state every `every` global epochs, keep a manifest, and resume a killed run exactly"
@@ -378,7 +368,7 @@ class SnapshotCheckpoint(GlobalEpoch):
     def before_fit(self):
         if not in_training_fit(self.learn): return   # validate / get_preds / tta: no snapshot, no replay
         if self.snaps is None:
-            with _rank0_first(_every_rank_fits(self.learn)):   # rank 0 removes a killed run's temporary files first
+            with rank0_first(_every_rank_fits(self.learn)):   # rank 0 removes a killed run's temporary files first
                 self.snaps, self._resume_at = _open_run(self.run_dir, self.resume)
                 if _has_card(self.learn): write_model_card(self.learn, self.run_dir)   # so the snapshots rebuild alone
         self.learn.snapshots = self.snaps
