@@ -106,7 +106,7 @@ def _read_label_map(path:Path, n_default:int=5)->dict:
 def read_cassava(path, # competition folder holding `train.csv` and `train_images/`
                  csv:str='train.csv', # the table, relative to `path`
                  folder:str='train_images', # the image folder, relative to `path`
-                 check_images:bool|str=True, # open every image's header (True), decode every pixel ('full', ~2 ms an image), or skip (False)
+                 check_images:bool|str=True, # open every image's header (True), decode every pixel ('full', ~3.4 ms an 800x600 JPEG: bench/check_images.py), or skip (False)
                 )->pd.DataFrame:
     "Read and validate the competition's `train.csv`: columns `image_id`, `label`, `source`, `file`"
     path = Path(path)
