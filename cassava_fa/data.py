@@ -248,6 +248,12 @@ def _write_sample(dest:Path, n_test:int=40, seed:int=0):
                                    'from scikit-learn\'s handwritten digits 0-4: label k is the digit k, not a disease.\n')
 
 # %% ../nbs/02_data.ipynb #c0021
+def _publish(tmp:Path, dest:Path, done:Path, force:bool):
+    "Move the finished folder `tmp` to `dest` atomically; a complete `dest` another process published meanwhile is kept (it may be reading it)"
+    if done.exists() and not force: return                 # lost the race: ours is deleted, theirs stays
+    if dest.exists(): shutil.rmtree(dest)
+    os.replace(tmp, dest)          # atomic: another process never sees half a dataset
+
 def sample_dataset(dest=None, # where to create it (default: `cache_dir()/'sample'`)
                    force:bool=False, # rebuild even if present
                   )->Path:
@@ -258,8 +264,7 @@ def sample_dataset(dest=None, # where to create it (default: `cache_dir()/'sampl
     tmp = Path(tempfile.mkdtemp(prefix='.sample-', dir=dest.parent))
     try:
         _write_sample(tmp)
-        if dest.exists(): shutil.rmtree(dest)
-        os.replace(tmp, dest)          # atomic: another process never sees half a dataset
+        _publish(tmp, dest, dest/'train.csv', force)
     except OSError:
         if not (dest/'train.csv').exists(): raise   # lost a race with another process that finished first
     finally:
@@ -300,8 +305,9 @@ def sample_dataset_2019(dest=None, # where to create it (default: `cache_dir()/'
         (tmp/'README.txt').write_text('A stand-in for the 2019 Cassava data (folder per class), made by cassava_fa.sample_dataset_2019;\n'
                                       f'dup-*.jpg are re-encoded copies of {src}/train_images photos.\n'
                                       'extraimages_labels.csv: the digits of extraimages/ (the real data has none), to measure pseudo-labels.\n')
-        if dest.exists(): shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        _publish(tmp, dest, dest/CASSAVA_2019_EXTRA, force)
+    except OSError:
+        if not (dest/CASSAVA_2019_EXTRA).is_dir(): raise
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return dest
