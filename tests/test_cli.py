@@ -34,6 +34,7 @@ def test_train_then_predict(tmp_path):
     assert abs(m['accuracy'] - (oof.argmax(1) == rows.label.values).mean()) < 1e-6   # metrics.json is the OOF's accuracy
     r = run('predict', '--model', tmp_path/'run'/'model.pkl', '--out', tmp_path/'sub.csv', cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert 'insecure pickle' not in r.stderr, r.stderr[-3000:]    # fastai's per-load warning: the README says it once
     assert pd.read_csv(tmp_path/'sub.csv').equals(pd.read_csv(tmp_path/'run'/'submission.csv'))
     r = run('cv', '--merge', tmp_path/'run', '--out', tmp_path/'cv', cwd=tmp_path)      # a one-fold "cross-validation"
     assert r.returncode == 0, r.stderr[-3000:]

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.xdist_group('distributed')   # one worker: `res` launches its 2 ranks once, not once per worker
 
 def free_port()->int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def torchrun(args:list, timeout:float=120, nproc:int=2, accelerate:bool=False)->tuple:
+def torchrun(args:list, timeout:float=600, nproc:int=2, accelerate:bool=False)->tuple:
     "Run this file under torchrun (or `accelerate launch`) with `args`; (exit status, output, seconds). The whole process group is killed on a timeout"
     if accelerate:   # `--multi_gpu` is accelerate's torchrun launcher, on CPU too (`--cpu` would start one process)
         launcher = ['accelerate.commands.launch', '--multi_gpu', '--num_processes', str(nproc), '--num_machines', '1',
@@ -134,7 +135,7 @@ def test_distributed_resume(res):
 
 def test_train_distributed_cli(tmp_path):
     "`cassava-fa train --distributed` on the sample under `accelerate launch` (2 CPU processes): 2 ranks, one set of outputs, one experiment-log row"
-    rc, log, secs = torchrun(['cli', tmp_path/'train'], timeout=240, accelerate=True)
+    rc, log, secs = torchrun(['cli', tmp_path/'train'], accelerate=True)
     assert rc == 0, log[-6000:]
     n_train = json.loads((tmp_path/'train'/'metrics.json').read_text())['n_train']
     for r in range(2):   # both ranks reached `learn.distributed()` with a world of 2: half the steps of one process at bs 32
@@ -145,8 +146,14 @@ def test_train_distributed_cli(tmp_path):
     assert not [n for n in names if '.tmp' in n]
     rows = (tmp_path/'experiments.csv').read_text().strip().splitlines()
     assert len(rows) == 2, rows       # header + one row: rank 1 did not log
-    acc = json.loads((tmp_path/'train'/'metrics.json').read_text())['accuracy']
-    assert 0 <= acc <= 1 and log.count('validation accuracy') == 1, log[-3000:]   # rank 1's output silenced
+    import numpy as np, pandas as pd
+    m = json.loads((tmp_path/'train'/'metrics.json').read_text())
+    oof, rows = np.load(tmp_path/'train'/'oof.npy'), pd.read_csv(tmp_path/'train'/'oof_rows.csv', dtype={'image_id': str})
+    assert m['n_valid'] == len(rows) == len(oof) and rows.image_id.is_unique, (m, len(rows))   # every fold row once: gathered over both ranks, no padding rows
+    from cassava_fa.data import read_cassava, sample_dataset
+    assert m['n_valid'] + m['n_train'] == len(read_cassava(sample_dataset())), m    # rank 0's shard alone would be half
+    assert abs(m['accuracy'] - (oof.argmax(1) == rows.label.values).mean()) < 1e-6, m   # the gathered OOF's accuracy
+    assert log.count('validation accuracy') == 1, log[-3000:]   # rank 1's output silenced
 
 def test_stuck_rank_fails_on_timeout(tmp_path):
     "Rank 1 hangs inside the fit: rank 0 fails on the 5 s process-group timeout and torchrun ends both"

@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'docs'))       # as `docs/build.py` runs itself: its worker processes import `build`
 import build as docs
 
+pytestmark = pytest.mark.xdist_group('docs_site')   # one worker builds `_site/` once (two would delete each other's)
+
 EXECUTED = '11_interpret'      # plots (confusion matrix, CV scores) and tables; writes only to temporary folders
 
 @pytest.fixture(scope='module')
