@@ -9,14 +9,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'docs'))       # as `docs/build.py` runs itself: its worker processes import `build`
 import build as docs
 
-pytestmark = pytest.mark.xdist_group('docs_site')   # one worker builds `_site/` once (two would delete each other's)
-
 EXECUTED = '11_interpret'      # plots (confusion matrix, CV scores) and tables; writes only to temporary folders
 
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
-    "The site, built into `_site/` (kept as the artifact, screenshots included)"
-    return docs.build(ROOT/'_site', execute=[EXECUTED], proc=tmp_path_factory.mktemp('proc'), quiet=True)
+    "The site, built into this process's own folder (under `pytest -n 2` both workers may build it: into one folder they deleted each other's); then copied into `_site/` as the artifact, screenshots included"
+    out = docs.build(tmp_path_factory.mktemp('site')/'_site', execute=[EXECUTED], proc=tmp_path_factory.mktemp('proc'), quiet=True)
+    yield out
+    _publish(out)
+
+def _publish(out:Path):
+    "Copy `out` into `ROOT/_site`, one process at a time; a `_site` of an earlier test run is replaced, one of this run (the other worker's) merged"
+    import fcntl, os
+    run = os.environ.get('PYTEST_XDIST_TESTRUNUID', str(os.getpid()))
+    with open(ROOT/'.site.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        dest = ROOT/'_site'
+        if dest.exists() and not (dest/f'.run-{run}').exists(): shutil.rmtree(dest)
+        shutil.copytree(out, dest, dirs_exist_ok=True)
+        (dest/f'.run-{run}').touch()
 
 def _page(site, name): return (site/name).read_text(encoding='utf-8')
 
